@@ -1,0 +1,155 @@
+//! Command-line arguments (clap derive types only; [`crate::config`] checks and types them).
+//! Every flag can also be set through the environment variable named in its help.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Record and replay the GitHub Enterprise Server OAuth Authorizations API.
+#[derive(Debug, Parser)]
+#[command(name = "ghes-vcr", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Forward to the upstream GHES and save every in-scope interaction to a cassette.
+    Record(RecordArgs),
+    /// Answer from cassettes only; never contact any upstream.
+    Replay(ReplayArgs),
+}
+
+/// Flags shared by the serving commands.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen one is printed).
+    #[arg(
+        long,
+        env = "GHES_VCR_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: SocketAddr,
+
+    /// Request fields a replayed interaction must match: method, path, query, body, headers:NAME.
+    #[arg(
+        long,
+        env = "GHES_VCR_MATCH_ON",
+        default_value = "method,path,query,body",
+        value_name = "FIELDS"
+    )]
+    pub match_on: String,
+
+    /// HTTP status of the answer to a request no cassette holds.
+    #[arg(
+        long,
+        env = "GHES_VCR_MISS_STATUS",
+        default_value_t = 501,
+        value_name = "STATUS"
+    )]
+    pub miss_status: u16,
+
+    /// Largest request body accepted (e.g. 10MiB, 512KiB); larger ones get 413.
+    #[arg(
+        long,
+        env = "GHES_VCR_MAX_BODY_SIZE",
+        default_value = "10MiB",
+        value_name = "SIZE"
+    )]
+    pub max_body_size: String,
+
+    /// How long to let in-flight exchanges finish after SIGINT/SIGTERM (e.g. 10s).
+    #[arg(
+        long,
+        env = "GHES_VCR_SHUTDOWN_GRACE",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
+    pub shutdown_grace: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Origin of the upstream GHES, e.g. https://ghes.example.com (clients keep their /api/v3 paths).
+    #[arg(long, env = "GHES_VCR_UPSTREAM", value_name = "URL")]
+    pub upstream: String,
+
+    /// Cassette file to record to.
+    #[arg(long, env = "GHES_VCR_CASSETTE", value_name = "FILE")]
+    pub cassette: PathBuf,
+
+    /// once: record if the cassette does not exist, else only replay it; new-episodes: replay
+    /// what matches and record the rest; all: forward everything and rewrite the cassette.
+    #[arg(long, env = "GHES_VCR_MODE", value_enum, default_value_t = RecordModeArg::Once)]
+    pub mode: RecordModeArg,
+
+    /// Also record paths under this prefix (repeatable; "/" records everything), e.g. /user.
+    #[arg(
+        long = "include",
+        env = "GHES_VCR_INCLUDE",
+        value_delimiter = ',',
+        value_name = "PATH_PREFIX"
+    )]
+    pub includes: Vec<String>,
+
+    /// Leave upstream URLs in Location, Link and bodies as they are (clients may then leave the proxy).
+    #[arg(long, env = "GHES_VCR_NO_REWRITE_URLS")]
+    pub no_rewrite_urls: bool,
+
+    /// How long to wait for a connection to the upstream (e.g. 10s).
+    #[arg(
+        long,
+        env = "GHES_VCR_UPSTREAM_CONNECT_TIMEOUT",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
+    pub upstream_connect_timeout: String,
+
+    /// How long to wait for the upstream's whole answer (e.g. 60s); then 504.
+    #[arg(
+        long,
+        env = "GHES_VCR_UPSTREAM_TIMEOUT",
+        default_value = "60s",
+        value_name = "DURATION"
+    )]
+    pub upstream_timeout: String,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Cassette file, or a directory whose *.json files are loaded as one set.
+    #[arg(
+        long,
+        env = "GHES_VCR_CASSETTE",
+        default_value = "cassettes",
+        value_name = "FILE_OR_DIR"
+    )]
+    pub cassette: PathBuf,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RecordModeArg {
+    Once,
+    NewEpisodes,
+    All,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,255 @@
+//! Checked, typed configuration, built from the command line by [`Config::from_cli`] before
+//! anything is bound or loaded. Nothing below this module knows about clap.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{StatusCode, Uri};
+
+use crate::cli::{Cli, Command, RecordArgs, RecordModeArg, ServeArgs};
+use crate::matching::MatchRules;
+use crate::origin::Origin;
+use crate::scope::Scope;
+
+/// A command line that cannot work; each message says what to write instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--upstream {value:?} is not an http(s) origin: {reason} (e.g. --upstream https://ghes.example.com)")]
+    Upstream { value: String, reason: &'static str },
+    #[error("--match-on: {0}")]
+    MatchOn(#[from] crate::matching::UnknownMatchField),
+    #[error("--miss-status {0} is not an HTTP status from 400 to 599 (e.g. --miss-status 501)")]
+    MissStatus(u16),
+    #[error("{flag} {value:?} is not a size (e.g. {flag} 10MiB)")]
+    Size { flag: &'static str, value: String },
+    #[error("{flag} {value:?} is not a duration (e.g. {flag} 30s)")]
+    Duration { flag: &'static str, value: String },
+    #[error("--include {0:?} must start with / (e.g. --include /user)")]
+    Include(String),
+}
+
+/// How `record` treats the cassette.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordMode {
+    /// Record when the cassette does not exist; otherwise only replay it.
+    Once,
+    /// Replay what matches; forward and append the rest.
+    NewEpisodes,
+    /// Forward everything and write the cassette from scratch.
+    All,
+}
+
+/// The upstream GHES.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    /// `scheme://authority`, with no path.
+    pub base: Uri,
+    pub origin: Origin,
+}
+
+impl Upstream {
+    /// Parses an origin such as `https://ghes.example.com` (a trailing `/` is allowed).
+    ///
+    /// # Errors
+    /// [`ConfigError::Upstream`] saying what is wrong.
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        let err = |reason| ConfigError::Upstream {
+            value: value.to_owned(),
+            reason,
+        };
+        let uri: Uri = value.trim().parse().map_err(|_| err("not a URL"))?;
+        let scheme = uri.scheme().ok_or_else(|| err("it has no scheme"))?;
+        if scheme != &http::uri::Scheme::HTTP && scheme != &http::uri::Scheme::HTTPS {
+            return Err(err("the scheme must be http or https"));
+        }
+        let authority = uri.authority().ok_or_else(|| err("it has no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(err(
+                "credentials do not belong in the URL; clients send their own",
+            ));
+        }
+        if uri.path() != "/" && !uri.path().is_empty() {
+            return Err(err("give the origin only, without a path such as /api/v3"));
+        }
+        if uri.query().is_some() {
+            return Err(err("give the origin only, without a query"));
+        }
+        let origin = Origin::new(scheme, authority);
+        let base = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|_| err("not a URL"))?;
+        Ok(Self { base, origin })
+    }
+}
+
+/// Settings of `record`.
+#[derive(Clone, Debug)]
+pub struct RecordConfig {
+    pub upstream: Upstream,
+    pub cassette: PathBuf,
+    pub mode: RecordMode,
+    pub scope: Scope,
+    pub rewrite_urls: bool,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+/// What the server does.
+#[derive(Clone, Debug)]
+pub enum ModeConfig {
+    Record(RecordConfig),
+    Replay { cassette: PathBuf },
+}
+
+/// Everything a serving command needs, checked.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub mode: ModeConfig,
+    pub match_rules: MatchRules,
+    pub miss_status: StatusCode,
+    pub max_body_size: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Checks and types the command line.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found.
+    pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
+        match &cli.command {
+            Command::Record(args) => {
+                Self::from_serve(&args.serve, ModeConfig::Record(record_config(args)?))
+            }
+            Command::Replay(args) => Self::from_serve(
+                &args.serve,
+                ModeConfig::Replay {
+                    cassette: args.cassette.clone(),
+                },
+            ),
+        }
+    }
+
+    fn from_serve(serve: &ServeArgs, mode: ModeConfig) -> Result<Self, ConfigError> {
+        let miss_status = StatusCode::from_u16(serve.miss_status)
+            .ok()
+            .filter(|status| status.is_client_error() || status.is_server_error())
+            .ok_or(ConfigError::MissStatus(serve.miss_status))?;
+        Ok(Self {
+            listen: serve.listen,
+            mode,
+            match_rules: serve.match_on.parse()?,
+            miss_status,
+            max_body_size: parse_size("--max-body-size", &serve.max_body_size)?,
+            shutdown_grace: parse_duration("--shutdown-grace", &serve.shutdown_grace)?,
+        })
+    }
+}
+
+fn record_config(args: &RecordArgs) -> Result<RecordConfig, ConfigError> {
+    if let Some(bad) = args.includes.iter().find(|prefix| !prefix.starts_with('/')) {
+        return Err(ConfigError::Include(bad.clone()));
+    }
+    Ok(RecordConfig {
+        upstream: Upstream::parse(&args.upstream)?,
+        cassette: args.cassette.clone(),
+        mode: match args.mode {
+            RecordModeArg::Once => RecordMode::Once,
+            RecordModeArg::NewEpisodes => RecordMode::NewEpisodes,
+            RecordModeArg::All => RecordMode::All,
+        },
+        scope: Scope::new(&args.includes),
+        rewrite_urls: !args.no_rewrite_urls,
+        connect_timeout: parse_duration(
+            "--upstream-connect-timeout",
+            &args.upstream_connect_timeout,
+        )?,
+        response_timeout: parse_duration("--upstream-timeout", &args.upstream_timeout)?,
+    })
+}
+
+fn parse_size(flag: &'static str, value: &str) -> Result<usize, ConfigError> {
+    value
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .ok()
+        .and_then(|size| usize::try_from(size.as_u64()).ok())
+        .ok_or_else(|| ConfigError::Size {
+            flag,
+            value: value.to_owned(),
+        })
+}
+
+fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value.trim()).map_err(|_| ConfigError::Duration {
+        flag,
+        value: value.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> Result<Config, ConfigError> {
+        let cli =
+            Cli::try_parse_from(std::iter::once("ghes-vcr").chain(args.iter().copied())).unwrap();
+        Config::from_cli(&cli)
+    }
+
+    #[test]
+    fn replay_defaults() {
+        let config = config(&["replay"]).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.miss_status, StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(config.max_body_size, 10 * 1024 * 1024);
+        assert!(
+            matches!(config.mode, ModeConfig::Replay { ref cassette } if cassette == &PathBuf::from("cassettes"))
+        );
+    }
+
+    #[test]
+    fn upstream_must_be_an_origin() {
+        let ok = config(&[
+            "record",
+            "--upstream",
+            "https://GHES.example.com/",
+            "--cassette",
+            "c.json",
+        ])
+        .unwrap();
+        let ModeConfig::Record(record) = ok.mode else {
+            panic!()
+        };
+        assert_eq!(record.upstream.origin.as_str(), "https://ghes.example.com");
+        for (bad, reason) in [
+            ("ghes.example.com", "no scheme"),
+            ("ftp://ghes.example.com", "http or https"),
+            ("https://ghes.example.com/api/v3", "without a path"),
+        ] {
+            let err = config(&["record", "--upstream", bad, "--cassette", "c.json"]).unwrap_err();
+            assert!(err.to_string().contains(reason), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_values_say_what_to_write() {
+        let err = config(&["replay", "--max-body-size", "lots"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--max-body-size \"lots\" is not a size (e.g. --max-body-size 10MiB)"
+        );
+        let err = config(&["replay", "--miss-status", "200"]).unwrap_err();
+        assert!(err.to_string().contains("from 400 to 599"));
+        let err = config(&["replay", "--match-on", "method,verb"]).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("--match-on: unknown match field \"verb\""));
+    }
+}

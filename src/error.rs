@@ -1,0 +1,35 @@
+//! The errors a serving command reports, and their exit codes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::cassette::CassetteError;
+use crate::config::ConfigError;
+
+/// Why a command stopped with an error; `main` prints it and exits with [`Error::exit_code`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line cannot work (found before anything is bound).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A cassette could not be loaded or saved.
+    #[error(transparent)]
+    Cassette(#[from] CassetteError),
+    /// The listening address could not be bound.
+    #[error("cannot listen on {addr} (is another process using it? pick another with --listen, or port 0 for any)")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The final save of a recording failed, so the cassette on disk misses interactions.
+    #[error("cassette {} is missing recorded interactions: {cause}", path.display())]
+    Unsaved { path: PathBuf, cause: String },
+    /// The async runtime could not start.
+    #[error("cannot start the runtime")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// Exit status for errors: 2, as for usage errors (1 is kept for "ran, but the result is
+/// negative", e.g. a future `--fail-on-miss`).
+pub const EXIT_ERROR: u8 = 2;

@@ -1,0 +1,37 @@
+//! ghes-vcr: a recording/replaying reverse proxy for the GitHub Enterprise Server OAuth
+//! Authorizations API (`/authorizations`, `/applications/grants`).
+//!
+//! # Layout
+//! - [`cli`] parses the command line; [`config`] checks it into a [`config::Config`].
+//! - [`app`] loads what the config names and builds the [`proxy::Proxy`]; [`server`] runs the
+//!   accept loop and graceful shutdown ([`shutdown`] supplies the signal).
+//! - [`proxy`] is the request pipeline; [`proxy::forward`] talks to the upstream.
+//! - [`capture`] is the one step where an exchange becomes what is stored, using
+//!   [`redaction`] and [`origin`]; [`scope`] decides which paths are recorded.
+//! - [`cassette`] is the file format; [`recording`] appends and saves; [`replay`] and
+//!   [`matching`] answer from cassettes.
+
+pub mod app;
+pub mod capture;
+pub mod cassette;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod matching;
+pub mod origin;
+pub mod proxy;
+pub mod recording;
+pub mod redaction;
+pub mod replay;
+pub mod scope;
+pub mod server;
+pub mod shutdown;
+
+pub use app::App;
+pub use config::Config;
+pub use error::Error;
+
+/// Installs rustls' crypto provider (ring) for the process; call once, first thing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,129 @@
+//! Origins (`scheme://host[:port]`) and rewriting them, so that URLs in recorded answers lead
+//! clients back through the proxy instead of to the upstream.
+
+use std::borrow::Cow;
+
+use http::uri::{Authority, Scheme};
+use http::Uri;
+
+/// A normalized origin: lower-case scheme and host, no default port, no trailing slash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn new(scheme: &Scheme, authority: &Authority) -> Self {
+        let scheme = scheme.as_str().to_ascii_lowercase();
+        let host = authority.host().to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "https" => Some(443),
+            "http" => Some(80),
+            _ => None,
+        };
+        let text = match authority.port_u16() {
+            Some(port) if Some(port) != default_port => format!("{scheme}://{host}:{port}"),
+            _ => format!("{scheme}://{host}"),
+        };
+        Self(text)
+    }
+
+    /// The origin of an absolute URI, if it has a scheme and a host.
+    pub fn of_uri(uri: &Uri) -> Option<Self> {
+        Some(Self::new(uri.scheme()?, uri.authority()?))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Replaces every occurrence of the origin `from` in `text` by `to`, but only where the origin
+/// ends (`https://ghes.example.com` is not rewritten inside `https://ghes.example.com.evil`, nor
+/// `http://h:80` inside `http://h:8080`).
+pub fn replace_origin<'a>(text: &'a str, from: &str, to: &str) -> Cow<'a, str> {
+    match replace_origin_bytes(text.as_bytes(), from, to) {
+        // Replacing a whole UTF-8 string by another at char boundaries keeps it UTF-8.
+        Some(bytes) => Cow::Owned(String::from_utf8(bytes).unwrap_or_else(|_| text.to_owned())),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// As [`replace_origin`], on bytes; `None` when nothing was replaced.
+pub fn replace_origin_bytes(haystack: &[u8], from: &str, to: &str) -> Option<Vec<u8>> {
+    let needle = from.as_bytes();
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(found) = find(&haystack[at..], needle) {
+        let start = at + found;
+        let end = start + needle.len();
+        if ends_origin(haystack.get(end).copied()) {
+            let buf = out.get_or_insert_with(|| Vec::with_capacity(haystack.len()));
+            buf.extend_from_slice(&haystack[copied..start]);
+            buf.extend_from_slice(to.as_bytes());
+            copied = end;
+        }
+        at = end;
+    }
+    out.map(|mut buf| {
+        buf.extend_from_slice(&haystack[copied..]);
+        buf
+    })
+}
+
+fn ends_origin(next: Option<u8>) -> bool {
+    !matches!(next, Some(b) if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'_' | b'@'))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_drops_default_port_and_lowercases() {
+        let uri: Uri = "HTTPS://GHES.Example.com:443/api/v3".parse().unwrap();
+        assert_eq!(
+            Origin::of_uri(&uri).unwrap().as_str(),
+            "https://ghes.example.com"
+        );
+        let uri: Uri = "http://127.0.0.1:8080".parse().unwrap();
+        assert_eq!(
+            Origin::of_uri(&uri).unwrap().as_str(),
+            "http://127.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn replaces_only_whole_origins() {
+        let text = r#"{"url":"http://h:80/a","x":"http://h:8080/b","y":"http://h:80","z":"http://h:80.evil/"}"#;
+        assert_eq!(
+            replace_origin(text, "http://h:80", "{{origin}}"),
+            r#"{"url":"{{origin}}/a","x":"http://h:8080/b","y":"{{origin}}","z":"http://h:80.evil/"}"#
+        );
+        assert!(matches!(
+            replace_origin("nothing here", "http://h", "x"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn link_headers_are_rewritten() {
+        let link = r#"<https://ghes.example.com/api/v3/authorizations?page=2>; rel="next", <https://ghes.example.com/api/v3/authorizations?page=3>; rel="last""#;
+        let out = replace_origin(link, "https://ghes.example.com", "http://127.0.0.1:9");
+        assert_eq!(out.matches("http://127.0.0.1:9/api/v3/").count(), 2);
+    }
+}

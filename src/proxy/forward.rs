@@ -1,0 +1,221 @@
+//! Forwarding to the upstream: the pooled hyper client (HTTP/1.1 keep-alive, HTTP/2 by ALPN
+//! over rustls), request rewriting, error classification and body decoding.
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{request, Request, Response, Uri, Version};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use super::headers::strip_hop_by_hop;
+use super::ProxyBody;
+use crate::config::Upstream;
+
+/// Largest upstream body ghes-vcr buffers to record (after decoding).
+pub const MAX_RESPONSE_BODY: usize = 100 * 1024 * 1024;
+
+/// Why a forwarded request got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// No connection could be made, or it broke before an answer came.
+    #[error("cannot reach upstream {upstream}: {cause}")]
+    Unreachable { upstream: String, cause: String },
+    /// The upstream did not answer in time.
+    #[error("upstream {upstream} did not answer within {after:?}")]
+    Timeout { upstream: String, after: Duration },
+    /// The answer could not be read or decoded.
+    #[error("upstream {upstream} sent an answer ghes-vcr cannot use: {cause}")]
+    BadResponse { upstream: String, cause: String },
+}
+
+type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// Sends requests to the configured upstream, and only there.
+#[derive(Clone)]
+pub struct Forwarder {
+    client: Client<HttpsConnector, ProxyBody>,
+    upstream: Upstream,
+    response_timeout: Duration,
+}
+
+impl Forwarder {
+    pub fn new(upstream: Upstream, connect_timeout: Duration, response_timeout: Duration) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(https);
+        Self {
+            client,
+            upstream,
+            response_timeout,
+        }
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    pub fn response_timeout(&self) -> Duration {
+        self.response_timeout
+    }
+
+    /// Sends `parts` + `body` to the upstream and waits for the response head.
+    /// `identity` asks the upstream not to compress, for answers that will be recorded.
+    ///
+    /// # Errors
+    /// [`ForwardError::Unreachable`] or [`ForwardError::Timeout`].
+    pub async fn send(
+        &self,
+        parts: &request::Parts,
+        body: ProxyBody,
+        identity: bool,
+    ) -> Result<Response<Incoming>, ForwardError> {
+        let request = self.upstream_request(parts, body, identity);
+        match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(err)) => Err(ForwardError::Unreachable {
+                upstream: self.upstream.origin.to_string(),
+                cause: describe_client_error(&err),
+            }),
+            Err(_) => Err(self.timeout()),
+        }
+    }
+
+    pub fn timeout(&self) -> ForwardError {
+        ForwardError::Timeout {
+            upstream: self.upstream.origin.to_string(),
+            after: self.response_timeout,
+        }
+    }
+
+    pub fn bad_response(&self, cause: impl Into<String>) -> ForwardError {
+        ForwardError::BadResponse {
+            upstream: self.upstream.origin.to_string(),
+            cause: cause.into(),
+        }
+    }
+
+    /// The request as the upstream sees it: the configured upstream's URI (never the client's
+    /// Host), hop-by-hop headers removed.
+    fn upstream_request(
+        &self,
+        parts: &request::Parts,
+        body: ProxyBody,
+        identity: bool,
+    ) -> Request<ProxyBody> {
+        let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let mut uri = self.upstream.base.clone().into_parts();
+        uri.path_and_query = path_and_query.parse().ok();
+        let uri = Uri::from_parts(uri).unwrap_or_else(|_| self.upstream.base.clone());
+        let mut request = Request::new(body);
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = uri;
+        *request.version_mut() = Version::HTTP_11;
+        let headers = request.headers_mut();
+        *headers = parts.headers.clone();
+        strip_hop_by_hop(headers);
+        headers.remove(header::HOST);
+        if identity {
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+        }
+        request
+    }
+}
+
+/// The whole cause chain of a client error, most specific last, e.g.
+/// `client error (Connect): tcp connect error: Connection refused (os error 111)`.
+fn describe_client_error(err: &hyper_util::client::legacy::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|seen| seen.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    if parts.is_empty() {
+        parts.push(err.to_string());
+    }
+    parts.join(": ")
+}
+
+/// Undoes `Content-Encoding` (gzip, deflate, br) so cassettes hold readable bodies.
+///
+/// # Errors
+/// A description of why the body does not decode.
+pub fn decode(encoding: &str, body: Bytes) -> Result<Bytes, String> {
+    let encoding = encoding.trim().to_ascii_lowercase();
+    let mut out = Vec::new();
+    let limit = MAX_RESPONSE_BODY as u64 + 1;
+    let result = match encoding.as_str() {
+        "" | "identity" => return Ok(body),
+        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut out),
+        "deflate" => {
+            let zlib = flate2::read::ZlibDecoder::new(&body[..])
+                .take(limit)
+                .read_to_end(&mut out);
+            if zlib.is_err() {
+                out.clear();
+                flate2::read::DeflateDecoder::new(&body[..])
+                    .take(limit)
+                    .read_to_end(&mut out)
+            } else {
+                zlib
+            }
+        }
+        "br" => brotli::Decompressor::new(&body[..], 4096)
+            .take(limit)
+            .read_to_end(&mut out),
+        other => return Err(format!("unsupported content-encoding {other:?}")),
+    };
+    match result {
+        Ok(_) if out.len() > MAX_RESPONSE_BODY => Err(format!(
+            "decoded body is larger than {MAX_RESPONSE_BODY} bytes"
+        )),
+        Ok(_) => Ok(Bytes::from(out)),
+        Err(err) => Err(format!("body does not decode as {encoding}: {err}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    #[test]
+    fn decodes_gzip_and_brotli() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"{\"a\":1}").unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(decode("gzip", Bytes::from(gz)).unwrap(), &b"{\"a\":1}"[..]);
+        let mut br = Vec::new();
+        brotli::CompressorWriter::new(&mut br, 4096, 5, 22)
+            .write_all(b"hello")
+            .unwrap();
+        assert_eq!(decode("br", Bytes::from(br)).unwrap(), &b"hello"[..]);
+        assert!(decode("gzip", Bytes::from_static(b"not gzip")).is_err());
+        assert!(decode("zstd", Bytes::new())
+            .unwrap_err()
+            .contains("unsupported"));
+    }
+}

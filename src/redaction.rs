@@ -1,0 +1,291 @@
+//! Redaction: the rules that turn a captured exchange into something safe to store or log.
+//!
+//! It runs once, inside [`crate::capture`], before an exchange reaches the matcher, a cassette
+//! or a log line. The defaults need no configuration:
+//! - `Authorization` / `Proxy-Authorization`: Basic keeps the scheme and user name
+//!   (`Basic REDACTED user=octocat`); `token` / `Bearer` keep the scheme, the last eight
+//!   characters and the hex SHA-256 (`token REDACTED last8=… sha256=…`).
+//! - request `X-GitHub-OTP`, `Cookie` and `Set-Cookie` values;
+//! - query parameters `access_token`, `client_secret`, `password`;
+//! - JSON request bodies: `client_secret` and `password` at any depth;
+//! - JSON response bodies: every non-empty `token` string becomes `""` (as GHES itself answers
+//!   on list and get), with `token_last_eight` and `hashed_token` filled in from it.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::cassette::{Body, RecordedRequest, RecordedResponse};
+
+/// What replaces a secret.
+pub const MARKER: &str = "REDACTED";
+
+/// Request headers whose whole value is a secret.
+const SECRET_REQUEST_HEADERS: [&str; 2] = ["x-github-otp", "cookie"];
+/// Headers that carry credentials with an identity worth keeping.
+const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "proxy-authorization"];
+/// Query parameters that carry secrets.
+const SECRET_QUERY_PARAMS: [&str; 3] = ["access_token", "client_secret", "password"];
+/// JSON keys (any depth) whose values are secrets in request bodies.
+const SECRET_BODY_KEYS: [&str; 2] = ["client_secret", "password"];
+
+/// Lower-case hex SHA-256, as GHES computes `hashed_token`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+/// The last eight characters of a token, as GHES computes `token_last_eight`.
+pub fn last_eight(token: &str) -> String {
+    let start = token.char_indices().rev().nth(7).map_or(0, |(idx, _)| idx);
+    token[start..].to_owned()
+}
+
+/// The redaction rules.
+#[derive(Clone, Debug, Default)]
+pub struct Redactor {}
+
+impl Redactor {
+    /// Redacts a captured request in place.
+    pub fn request(&self, request: &mut RecordedRequest) {
+        for (name, value) in &mut request.headers {
+            if let Some(redacted) = redact_request_header(name, value) {
+                *value = redacted;
+            }
+        }
+        for (key, value) in &mut request.query {
+            if SECRET_QUERY_PARAMS.contains(&key.to_ascii_lowercase().as_str()) {
+                *value = MARKER.to_owned();
+            }
+        }
+        if let Body::Json(json) = &mut request.body {
+            redact_keys(json, &SECRET_BODY_KEYS);
+        }
+    }
+
+    /// Redacts a captured response in place.
+    pub fn response(&self, response: &mut RecordedResponse) {
+        for (name, value) in &mut response.headers {
+            if name == "set-cookie" {
+                *value = redact_set_cookie(value);
+            }
+        }
+        if let Body::Json(json) = &mut response.body {
+            redact_tokens(json);
+        }
+    }
+}
+
+fn redact_request_header(name: &str, value: &str) -> Option<String> {
+    if CREDENTIAL_HEADERS.contains(&name) {
+        return Some(redact_credentials(value));
+    }
+    if SECRET_REQUEST_HEADERS.contains(&name) {
+        return Some(MARKER.to_owned());
+    }
+    None
+}
+
+/// `Basic <b64>` → `Basic REDACTED user=<name>`; `token|Bearer <t>` → scheme, last eight and
+/// SHA-256; anything else → `<scheme> REDACTED`.
+pub fn redact_credentials(value: &str) -> String {
+    let value = value.trim();
+    let (scheme, secret) = value.split_once(' ').unwrap_or((value, ""));
+    let secret = secret.trim();
+    if secret.is_empty() {
+        return MARKER.to_owned();
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "basic" => match basic_user(secret) {
+            Some(user) => format!("{scheme} {MARKER} user={user}"),
+            None => format!("{scheme} {MARKER}"),
+        },
+        "token" | "bearer" => format!(
+            "{scheme} {MARKER} last8={} sha256={}",
+            last_eight(secret),
+            sha256_hex(secret.as_bytes())
+        ),
+        _ => format!("{scheme} {MARKER}"),
+    }
+}
+
+/// The user name of a Basic credential, when it decodes to `user:password`.
+pub fn basic_user(encoded: &str) -> Option<String> {
+    let decoded = BASE64.decode(encoded.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, _password) = decoded.split_once(':')?;
+    let printable = user.chars().all(|c| !c.is_control() && c != ' ');
+    printable.then(|| user.to_owned())
+}
+
+fn redact_set_cookie(value: &str) -> String {
+    let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
+    let name = pair.split_once('=').map_or(pair, |(name, _)| name).trim();
+    if attributes.is_empty() {
+        format!("{name}={MARKER}")
+    } else {
+        format!("{name}={MARKER};{attributes}")
+    }
+}
+
+fn redact_keys(value: &mut Value, keys: &[&str]) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                if keys.contains(&key.as_str()) && !item.is_null() {
+                    *item = Value::String(MARKER.to_owned());
+                } else {
+                    redact_keys(item, keys);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| redact_keys(item, keys)),
+        _ => {}
+    }
+}
+
+fn redact_tokens(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            redact_token_field(map);
+            map.values_mut().for_each(redact_tokens);
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_tokens),
+        _ => {}
+    }
+}
+
+/// Blanks a non-empty `token` and keeps its identity in `token_last_eight` / `hashed_token`.
+fn redact_token_field(map: &mut Map<String, Value>) {
+    let token = match map.get("token") {
+        Some(Value::String(token)) if !token.is_empty() => token.clone(),
+        _ => return,
+    };
+    let computed = [
+        ("token_last_eight", last_eight(&token)),
+        ("hashed_token", sha256_hex(token.as_bytes())),
+    ];
+    for (field, value) in computed {
+        match map.get(field) {
+            Some(Value::String(sent)) if *sent == value => {}
+            Some(Value::String(_)) => {
+                tracing::warn!(field, "upstream sent a {field} that does not match its token; keeping the upstream's value");
+            }
+            _ => {
+                map.insert(field.to_owned(), Value::String(value));
+            }
+        }
+    }
+    map.insert("token".to_owned(), Value::String(String::new()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(headers: &[(&str, &str)], query: &[(&str, &str)], body: Body) -> RecordedRequest {
+        RecordedRequest {
+            method: "POST".into(),
+            path: "/api/v3/authorizations".into(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body,
+        }
+    }
+
+    #[test]
+    fn basic_keeps_only_the_user_name() {
+        let password = format!("pw-{}", std::process::id());
+        let encoded = BASE64.encode(format!("octocat:{password}"));
+        assert_eq!(
+            redact_credentials(&format!("Basic {encoded}")),
+            "Basic REDACTED user=octocat"
+        );
+        assert_eq!(redact_credentials("Basic !!notbase64"), "Basic REDACTED");
+    }
+
+    #[test]
+    fn tokens_keep_last_eight_and_hash() {
+        let token = format!("{}{}", "a".repeat(32), "12345678");
+        let redacted = redact_credentials(&format!("token {token}"));
+        assert_eq!(
+            redacted,
+            format!(
+                "token REDACTED last8=12345678 sha256={}",
+                sha256_hex(token.as_bytes())
+            )
+        );
+        assert!(!redacted.contains(&token));
+    }
+
+    #[test]
+    fn docs_example_hash_matches() {
+        assert_eq!(
+            sha256_hex(b"abcdefgh12345678"),
+            "25f94a2a5c7fbaf499c665bc73d67c1c87e496da8985131633ee0a95819db2e8"
+        );
+        assert_eq!(last_eight("abcdefgh12345678"), "12345678");
+        assert_eq!(last_eight("short"), "short");
+    }
+
+    #[test]
+    fn request_secrets_are_replaced_everywhere() {
+        let mut req = request(
+            &[
+                ("x-github-otp", "123456"),
+                ("cookie", "a=b"),
+                ("accept", "*/*"),
+            ],
+            &[("client_secret", "s"), ("page", "2")],
+            Body::Json(json!({"client_secret": "s", "nested": [{"password": "p"}], "note": "n"})),
+        );
+        Redactor::default().request(&mut req);
+        assert_eq!(req.headers[0].1, "REDACTED");
+        assert_eq!(req.headers[1].1, "REDACTED");
+        assert_eq!(req.headers[2].1, "*/*");
+        assert_eq!(
+            req.query,
+            vec![
+                ("client_secret".into(), "REDACTED".into()),
+                ("page".into(), "2".into())
+            ]
+        );
+        assert_eq!(
+            req.body,
+            Body::Json(
+                json!({"client_secret": "REDACTED", "nested": [{"password": "REDACTED"}], "note": "n"})
+            )
+        );
+    }
+
+    #[test]
+    fn response_tokens_become_empty_with_identity_kept() {
+        let token = format!("{}{}", "f".repeat(32), "0badcafe");
+        let mut resp = RecordedResponse {
+            status: 201,
+            headers: vec![("set-cookie".into(), "_gh_sess=abc; path=/; HttpOnly".into())],
+            body: Body::Json(
+                json!([{"id": 1, "token": token, "hashed_token": null, "token_last_eight": null}, {"token": ""}]),
+            ),
+        };
+        Redactor::default().response(&mut resp);
+        assert_eq!(resp.headers[0].1, "_gh_sess=REDACTED; path=/; HttpOnly");
+        let body = resp.body.as_json().unwrap();
+        assert_eq!(body[0]["token"], "");
+        assert_eq!(body[0]["token_last_eight"], "0badcafe");
+        assert_eq!(body[0]["hashed_token"], sha256_hex(token.as_bytes()));
+        assert_eq!(body[1], json!({"token": ""}));
+    }
+}

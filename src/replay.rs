@@ -1,0 +1,443 @@
+//! Replay: answering requests from loaded cassettes, never from the network.
+//!
+//! All cassettes are loaded once into a [`ReplaySet`]: each interaction's response is prepared
+//! as shared bytes (with the origin placeholder split out), and interactions are indexed by
+//! their request fingerprint. Several interactions with the same fingerprint form a track that
+//! is served in recorded order, after which the last one repeats, so `list → create → list`
+//! replays faithfully even when unrelated requests interleave.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderName, HeaderValue, StatusCode};
+
+use crate::cassette::{CassetteError, LoadedCassette, RecordedRequest, ORIGIN_PLACEHOLDER};
+use crate::matching::MatchRules;
+use crate::proxy::headers::is_hop_by_hop;
+
+/// Bytes with the origin placeholder split out, so rendering is a cheap join.
+#[derive(Clone, Debug)]
+pub enum Template {
+    /// No placeholder: served as is.
+    Plain(Bytes),
+    /// Pieces to join with the serving origin.
+    WithOrigin(Vec<Bytes>),
+}
+
+impl Template {
+    pub fn new(bytes: Bytes) -> Self {
+        let placeholder = ORIGIN_PLACEHOLDER.as_bytes();
+        if !bytes.windows(placeholder.len()).any(|w| w == placeholder) {
+            return Template::Plain(bytes);
+        }
+        let mut parts = Vec::new();
+        let mut start = 0;
+        let mut at = 0;
+        while at + placeholder.len() <= bytes.len() {
+            if &bytes[at..at + placeholder.len()] == placeholder {
+                parts.push(bytes.slice(start..at));
+                at += placeholder.len();
+                start = at;
+            } else {
+                at += 1;
+            }
+        }
+        parts.push(bytes.slice(start..));
+        Template::WithOrigin(parts)
+    }
+
+    /// The bytes with `origin` in place of each placeholder.
+    pub fn render(&self, origin: &str) -> Bytes {
+        match self {
+            Template::Plain(bytes) => bytes.clone(),
+            Template::WithOrigin(parts) => {
+                let len =
+                    parts.iter().map(Bytes::len).sum::<usize>() + origin.len() * (parts.len() - 1);
+                let mut out = BytesMut::with_capacity(len);
+                for (i, part) in parts.iter().enumerate() {
+                    if i > 0 {
+                        out.extend_from_slice(origin.as_bytes());
+                    }
+                    out.extend_from_slice(part);
+                }
+                out.freeze()
+            }
+        }
+    }
+}
+
+/// A response ready to serve.
+#[derive(Clone, Debug)]
+pub struct PreparedResponse {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, Template)>,
+    pub body: Template,
+}
+
+/// One interaction of the set, with where it came from.
+#[derive(Debug)]
+pub struct Entry {
+    /// Index into [`ReplaySet::cassettes`].
+    pub cassette: usize,
+    /// Position in that cassette's `interactions` array (0-based).
+    pub index: usize,
+    pub request: RecordedRequest,
+    pub response: PreparedResponse,
+}
+
+/// Interactions that share a fingerprint, served in order.
+#[derive(Debug)]
+struct Track {
+    entries: Vec<usize>,
+    next: AtomicUsize,
+}
+
+/// The result of looking a request up.
+#[derive(Debug)]
+pub enum Lookup<'a> {
+    Hit(&'a Entry),
+    Miss(MissReport),
+}
+
+/// Why a request found no recording, for the miss answer and the log.
+#[derive(Clone, Debug)]
+pub struct MissReport {
+    /// `METHOD /path?query` of the request (redacted).
+    pub request: String,
+    /// The cassettes that were searched.
+    pub cassettes: Vec<PathBuf>,
+    /// The closest recorded request, if any was recorded.
+    pub closest: Option<Closest>,
+}
+
+/// The recorded request that came nearest to a missed one.
+#[derive(Clone, Debug)]
+pub struct Closest {
+    pub request: String,
+    pub cassette: PathBuf,
+    pub index: usize,
+    /// One line per differing field.
+    pub differences: Vec<String>,
+}
+
+impl MissReport {
+    /// One paragraph for a person: what was asked, what is closest and how it differs, and
+    /// the command that would record it.
+    pub fn message(&self) -> String {
+        let cassettes: Vec<String> = self
+            .cassettes
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let mut text = format!(
+            "ghes-vcr replay has no recording for {} in {}.",
+            self.request,
+            cassettes.join(", ")
+        );
+        match &self.closest {
+            Some(closest) => text.push_str(&format!(
+                " Closest recorded request: {} ({} interactions[{}]), which differs in {}.",
+                closest.request,
+                closest.cassette.display(),
+                closest.index,
+                closest.differences.join("; ")
+            )),
+            None => text.push_str(" The cassettes hold no interactions."),
+        }
+        let target = self
+            .closest
+            .as_ref()
+            .map(|c| c.cassette.clone())
+            .or_else(|| self.cassettes.first().cloned())
+            .unwrap_or_else(|| PathBuf::from("cassettes/new.json"));
+        let target = if target.is_dir() {
+            target.join("new.json")
+        } else {
+            target
+        };
+        text.push_str(&format!(
+            " To record it, run: ghes-vcr record --mode new-episodes --upstream https://YOUR-GHES-HOST --cassette {} and repeat the request.",
+            target.display()
+        ));
+        text
+    }
+}
+
+/// Every loaded interaction, indexed by fingerprint.
+#[derive(Debug)]
+pub struct ReplaySet {
+    /// Where the cassettes came from, in load order.
+    cassettes: Vec<PathBuf>,
+    /// What the user named (`--cassette`), for messages.
+    origin_paths: Vec<PathBuf>,
+    entries: Vec<Entry>,
+    index: HashMap<String, Track>,
+    rules: MatchRules,
+}
+
+impl ReplaySet {
+    /// Prepares every interaction of `set` for serving.
+    ///
+    /// # Errors
+    /// [`CassetteError::Invalid`] for a status, header name or header value HTTP cannot carry.
+    pub fn new(
+        named: &[PathBuf],
+        set: Vec<LoadedCassette>,
+        rules: MatchRules,
+    ) -> Result<Self, CassetteError> {
+        let mut cassettes = Vec::with_capacity(set.len());
+        let mut entries = Vec::new();
+        let mut index: HashMap<String, Track> = HashMap::new();
+        for (cassette_no, loaded) in set.into_iter().enumerate() {
+            for (i, interaction) in loaded.cassette.interactions.into_iter().enumerate() {
+                let response = prepare(&loaded.path, i, &interaction.response)?;
+                let key = rules.key(&interaction.request);
+                index
+                    .entry(key)
+                    .or_insert_with(|| Track {
+                        entries: Vec::new(),
+                        next: AtomicUsize::new(0),
+                    })
+                    .entries
+                    .push(entries.len());
+                entries.push(Entry {
+                    cassette: cassette_no,
+                    index: i,
+                    request: interaction.request,
+                    response,
+                });
+            }
+            cassettes.push(loaded.path);
+        }
+        Ok(Self {
+            cassettes,
+            origin_paths: named.to_vec(),
+            entries,
+            index,
+            rules,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn cassettes(&self) -> &[PathBuf] {
+        &self.cassettes
+    }
+
+    pub fn cassette_path(&self, entry: &Entry) -> &Path {
+        &self.cassettes[entry.cassette]
+    }
+
+    /// Finds the interaction that answers `request` (redacted), advancing its track.
+    pub fn lookup(&self, request: &RecordedRequest) -> Lookup<'_> {
+        let key = self.rules.key(request);
+        match self.index.get(&key) {
+            Some(track) => {
+                let last = track.entries.len() - 1;
+                let position = track
+                    .next
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                        (n < last).then_some(n + 1)
+                    })
+                    .unwrap_or(last);
+                Lookup::Hit(&self.entries[track.entries[position.min(last)]])
+            }
+            None => Lookup::Miss(self.miss_report(request)),
+        }
+    }
+
+    /// Rewinds every track to its first interaction.
+    pub fn rewind(&self) {
+        for track in self.index.values() {
+            track.next.store(0, Ordering::Release);
+        }
+    }
+
+    /// Scans every interaction for the closest one; only runs on a miss.
+    fn miss_report(&self, request: &RecordedRequest) -> MissReport {
+        let closest = self
+            .entries
+            .iter()
+            .enumerate()
+            .max_by_key(|(position, entry)| {
+                (
+                    self.rules.score(request, &entry.request),
+                    std::cmp::Reverse(*position),
+                )
+            })
+            .map(|(_, entry)| Closest {
+                request: entry.request.summary(),
+                cassette: self.cassettes[entry.cassette].clone(),
+                index: entry.index,
+                differences: self.rules.differences(request, &entry.request),
+            });
+        MissReport {
+            request: request.summary(),
+            cassettes: self.origin_paths.clone(),
+            closest,
+        }
+    }
+}
+
+fn prepare(
+    path: &Path,
+    index: usize,
+    response: &crate::cassette::RecordedResponse,
+) -> Result<PreparedResponse, CassetteError> {
+    let invalid = |message: String| CassetteError::Invalid {
+        path: path.to_owned(),
+        index,
+        message,
+    };
+    let status = StatusCode::from_u16(response.status).map_err(|_| {
+        invalid(format!(
+            "response status {} is not an HTTP status code",
+            response.status
+        ))
+    })?;
+    let mut headers = Vec::with_capacity(response.headers.len());
+    for (name, value) in &response.headers {
+        if is_hop_by_hop(name) || name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            invalid(format!(
+                "response header name {name:?} is not a valid header name"
+            ))
+        })?;
+        HeaderValue::from_str(value).map_err(|_| {
+            invalid(format!(
+                "response header {name} has a value HTTP cannot carry: {value:?}"
+            ))
+        })?;
+        headers.push((header, Template::new(Bytes::from(value.clone()))));
+    }
+    Ok(PreparedResponse {
+        status,
+        headers,
+        body: Template::new(response.body.to_bytes()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cassette::{Body, Cassette, Interaction, RecordedResponse};
+
+    fn interaction(method: &str, path: &str, status: u16, body: &str) -> Interaction {
+        Interaction {
+            request: RecordedRequest {
+                method: method.into(),
+                path: path.into(),
+                query: vec![],
+                headers: vec![],
+                body: Body::Empty,
+            },
+            response: RecordedResponse {
+                status,
+                headers: vec![(
+                    "link".into(),
+                    "<{{origin}}/api/v3/x?page=2>; rel=\"next\"".into(),
+                )],
+                body: Body::Text(body.into()),
+            },
+        }
+    }
+
+    fn set(interactions: Vec<Interaction>) -> ReplaySet {
+        let mut cassette = Cassette::new();
+        cassette.interactions = interactions;
+        let loaded = LoadedCassette {
+            path: "c.json".into(),
+            cassette,
+        };
+        ReplaySet::new(&["c.json".into()], vec![loaded], MatchRules::default()).unwrap()
+    }
+
+    fn body_of(lookup: Lookup<'_>) -> Bytes {
+        match lookup {
+            Lookup::Hit(entry) => entry.response.body.render("http://o"),
+            Lookup::Miss(report) => panic!("{}", report.message()),
+        }
+    }
+
+    #[test]
+    fn template_joins_origin() {
+        let t = Template::new(Bytes::from_static(b"{{origin}}/a {{origin}}/b"));
+        assert_eq!(t.render("http://x:1"), "http://x:1/a http://x:1/b");
+        assert!(matches!(
+            Template::new(Bytes::from_static(b"plain")),
+            Template::Plain(_)
+        ));
+    }
+
+    #[test]
+    fn same_fingerprint_plays_in_order_then_repeats_last() {
+        let set = set(vec![
+            interaction("GET", "/api/v3/authorizations", 200, "first"),
+            interaction("POST", "/api/v3/authorizations", 201, "created"),
+            interaction("GET", "/api/v3/authorizations", 200, "second"),
+        ]);
+        let get = interaction("GET", "/authorizations", 0, "").request;
+        assert_eq!(body_of(set.lookup(&get)), "first");
+        assert_eq!(body_of(set.lookup(&get)), "second");
+        assert_eq!(body_of(set.lookup(&get)), "second");
+        set.rewind();
+        assert_eq!(body_of(set.lookup(&get)), "first");
+    }
+
+    #[test]
+    fn miss_names_closest_and_the_command() {
+        let set = set(vec![interaction("GET", "/api/v3/authorizations", 200, "x")]);
+        let Lookup::Miss(report) =
+            set.lookup(&interaction("DELETE", "/api/v3/authorizations", 0, "").request)
+        else {
+            panic!("expected a miss")
+        };
+        let message = report.message();
+        assert!(
+            message.contains("no recording for DELETE /api/v3/authorizations in c.json"),
+            "{message}"
+        );
+        assert!(
+            message.contains(
+                "Closest recorded request: GET /api/v3/authorizations (c.json interactions[0])"
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("method: DELETE here, GET recorded"),
+            "{message}"
+        );
+        assert!(
+            message.contains("ghes-vcr record --mode new-episodes"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bad_header_names_the_interaction() {
+        let mut bad = interaction("GET", "/x", 200, "");
+        bad.response.headers.push(("bad header".into(), "v".into()));
+        let mut cassette = Cassette::new();
+        cassette.interactions = vec![interaction("GET", "/y", 200, ""), bad];
+        let loaded = LoadedCassette {
+            path: "c.json".into(),
+            cassette,
+        };
+        let err = ReplaySet::new(&[], vec![loaded], MatchRules::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cassette c.json: interactions[1]: response header name"),
+            "{err}"
+        );
+    }
+}
