@@ -288,19 +288,18 @@ fn upstream_failure(request: &str, err: &ForwardError) -> Response<ProxyBody> {
 
 fn rewrite_url_headers(headers: &mut HeaderMap, from: &Origin, to: &Origin) {
     for name in &URL_HEADERS {
-        let values: Vec<HeaderValue> = headers.get_all(name).iter().cloned().collect();
-        if values.is_empty() {
-            continue;
-        }
-        headers.remove(name);
-        for value in values {
-            let rewritten = value
-                .to_str()
-                .ok()
-                .map(|text| replace_origin(text, from.as_str(), to.as_str()))
-                .and_then(|text| HeaderValue::from_str(&text).ok())
-                .unwrap_or(value);
-            headers.append(name.clone(), rewritten);
+        // Rewritten in place, so header order stays as the upstream sent it.
+        if let header::Entry::Occupied(mut entry) = headers.entry(name) {
+            for value in entry.iter_mut() {
+                let rewritten = value
+                    .to_str()
+                    .ok()
+                    .map(|text| replace_origin(text, from.as_str(), to.as_str()))
+                    .and_then(|text| HeaderValue::from_str(&text).ok());
+                if let Some(rewritten) = rewritten {
+                    *value = rewritten;
+                }
+            }
         }
     }
 }

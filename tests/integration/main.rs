@@ -1,1 +1,10 @@
-fn main() {}
+//! The integration-test binary: real sockets on 127.0.0.1, a fake GHES upstream, and ghes-vcr
+//! started in-process or as the built binary.
+
+mod support;
+
+mod binary;
+mod fake_ghes_selftest;
+mod faults;
+mod record_replay;
+mod samples;

@@ -1,0 +1,283 @@
+//! The real binary: start-up errors, the environment, signals, and kill -9 mid-recording.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::fake_ghes::FakeGhes;
+use crate::support::proxy::Binary;
+use crate::support::{client, secret, Call};
+
+#[tokio::test]
+async fn malformed_cassette_fails_before_listening_naming_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\n  \"version\": 1,\n  \"interactions\": [,]\n}\n").unwrap();
+    let run = Binary::run(
+        &[
+            "replay",
+            "--cassette",
+            bad.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert!(
+        run.stdout.is_empty(),
+        "nothing is printed before the cassette loads: {}",
+        run.stdout
+    );
+    let expected = format!(
+        "ghes-vcr: error: cassette {}:3:20: expected value",
+        bad.display()
+    );
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn unknown_format_version_says_which_version_this_build_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let future = dir.path().join("future.json");
+    std::fs::write(&future, "{\"version\": 2, \"interactions\": []}\n").unwrap();
+    let run = Binary::run(
+        &["replay", "--cassette", future.to_str().unwrap()],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        run.stderr
+            .contains("has format version 2; this build reads version 1"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn invalid_flags_are_usage_errors_that_say_what_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Binary::run(&["record", "--cassette", "c.json"], &[], dir.path()).await;
+    assert_eq!(run.status.code(), Some(2));
+    assert!(run.stderr.contains("--upstream <URL>"), "{}", run.stderr);
+
+    let run = Binary::run(
+        &[
+            "record",
+            "--cassette",
+            "c.json",
+            "--upstream",
+            "ghes.example.com",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        run.stderr
+            .contains("(e.g. --upstream https://ghes.example.com)"),
+        "{}",
+        run.stderr
+    );
+
+    let run = Binary::run(&["replay", "--cassette", "missing.json"], &[], dir.path()).await;
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        run.stderr.contains("cannot read cassette missing.json"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_come_from_the_environment_and_sigterm_saves_and_exits_zero() {
+    let password = secret("password");
+    let ghes = FakeGhes::builder().user("octocat", &password).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("env.json");
+    let proxy = Binary::start(
+        &["record"],
+        &[
+            ("GHES_VCR_UPSTREAM", ghes.origin().as_str()),
+            ("GHES_VCR_CASSETTE", cassette.to_str().unwrap()),
+            ("GHES_VCR_LISTEN", "127.0.0.1:0"),
+            ("GHES_VCR_MODE", "all"),
+        ],
+        dir.path(),
+    )
+    .await;
+    assert!(proxy.url.starts_with("http://127.0.0.1:"), "{}", proxy.url);
+    for note in ["one", "two", "three"] {
+        let answer = Call::new("POST", "/api/v3/authorizations")
+            .auth("octocat", &password)
+            .json(json!({"note": note}))
+            .send(&client(), &proxy.url)
+            .await;
+        assert_eq!(answer.status, 201);
+    }
+    proxy.signal("TERM").await;
+    let finished = proxy.wait().await;
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("saved 3 new interactions"),
+        "{}",
+        finished.stderr
+    );
+    assert!(!finished.stderr.contains(&password));
+    let saved = ghes_vcr::cassette::Cassette::load(&cassette).unwrap();
+    assert_eq!(saved.interactions.len(), 3);
+}
+
+/// An upstream that answers one request only when told to, to hold an exchange in flight.
+async fn held_upstream() -> (
+    String,
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let (arrived_tx, arrived_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut seen = Vec::new();
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "client closed early");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let _ = arrived_tx.send(());
+        let _ = release_rx.await;
+        let body = b"[]";
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let _ = stream.read(&mut buf).await;
+    });
+    (origin, arrived_rx, release_tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_exchange_in_flight_finish_and_records_it() {
+    let (upstream, arrived, release) = held_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("inflight.json");
+    let proxy = Binary::start(
+        &[
+            "record",
+            "--upstream",
+            &upstream,
+            "--cassette",
+            cassette.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let url = proxy.url.clone();
+    let request = tokio::spawn(async move {
+        Call::new("GET", "/api/v3/authorizations")
+            .send(&client(), &url)
+            .await
+    });
+    arrived.await.expect("the request reached the upstream");
+    proxy.signal("TERM").await;
+    release.send(()).unwrap();
+    let answer = request.await.unwrap();
+    assert_eq!((answer.status, answer.body.as_str()), (200, "[]"));
+    let finished = proxy.wait().await;
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr);
+    assert_eq!(
+        ghes_vcr::cassette::Cassette::load(&cassette)
+            .unwrap()
+            .interactions
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_recording_leaves_a_whole_cassette_with_every_acknowledged_exchange() {
+    let password = secret("password");
+    let ghes = FakeGhes::builder().user("octocat", &password).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("killed.json");
+    let proxy = Binary::start(
+        &[
+            "record",
+            "--upstream",
+            &ghes.origin(),
+            "--cassette",
+            cassette.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--mode",
+            "all",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let (progress_tx, mut progress) = tokio::sync::watch::channel(0usize);
+    let progress_tx = Arc::new(progress_tx);
+    const CLIENTS: usize = 4;
+    let workers: Vec<_> = (0..CLIENTS)
+        .map(|worker| {
+            let url = proxy.url.clone();
+            let password = password.clone();
+            let acknowledged = Arc::clone(&acknowledged);
+            let progress_tx = Arc::clone(&progress_tx);
+            tokio::spawn(async move {
+                let client = client();
+                for n in 0.. {
+                    let sent = client
+                        .post(format!("{url}/api/v3/authorizations"))
+                        .header("authorization", crate::support::basic("octocat", &password))
+                        .json(&json!({"note": format!("worker {worker} call {n}")}))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(response) if response.status() == 201 => {
+                            let total = acknowledged.fetch_add(1, Ordering::SeqCst) + 1;
+                            progress_tx.send_replace(total);
+                        }
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    progress.wait_for(|total| *total >= 40).await.unwrap();
+    let before_kill = acknowledged.load(Ordering::SeqCst);
+    proxy.signal("KILL").await;
+    let finished = proxy.wait().await;
+    assert!(!finished.status.success());
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let saved =
+        ghes_vcr::cassette::Cassette::load(&cassette).expect("the cassette is whole after kill -9");
+    let stored = saved.interactions.len();
+    assert!(
+        stored >= before_kill,
+        "every acknowledged exchange is on disk ({stored} < {before_kill})"
+    );
+    assert!(
+        stored <= acknowledged.load(Ordering::SeqCst) + CLIENTS,
+        "at most the in-flight ones more"
+    );
+}
