@@ -254,6 +254,19 @@ impl ReplaySet {
         }
     }
 
+    /// Finds what a `HEAD` request gets when only the `GET` was recorded: the interaction the
+    /// `GET` would get next, without advancing its track (a `HEAD` changes nothing).
+    pub fn lookup_head_as_get(&self, request: &RecordedRequest) -> Option<&Entry> {
+        let mut get = request.clone();
+        get.method = "GET".to_owned();
+        let track = self.index.get(&self.rules.key(&get))?;
+        let position = track
+            .next
+            .load(Ordering::Acquire)
+            .min(track.entries.len() - 1);
+        Some(&self.entries[track.entries[position]])
+    }
+
     /// Rewinds every track to its first interaction.
     pub fn rewind(&self) {
         for track in self.index.values() {
@@ -391,6 +404,20 @@ mod tests {
         assert_eq!(body_of(set.lookup(&get)), "second");
         assert_eq!(body_of(set.lookup(&get)), "second");
         set.rewind();
+        assert_eq!(body_of(set.lookup(&get)), "first");
+    }
+
+    #[test]
+    fn head_gets_what_the_get_would_without_advancing() {
+        let set = set(vec![
+            interaction("GET", "/api/v3/authorizations", 200, "first"),
+            interaction("GET", "/api/v3/authorizations", 200, "second"),
+        ]);
+        let head = interaction("HEAD", "/api/v3/authorizations", 0, "").request;
+        assert!(matches!(set.lookup(&head), Lookup::Miss(_)));
+        let entry = set.lookup_head_as_get(&head).expect("the GET is recorded");
+        assert_eq!(entry.response.body.render(""), "first");
+        let get = interaction("GET", "/api/v3/authorizations", 0, "").request;
         assert_eq!(body_of(set.lookup(&get)), "first");
     }
 

@@ -66,5 +66,7 @@ pub async fn run(
     {
         tracing::warn!(grace = ?app.shutdown_grace, "connections still open after the shutdown grace period; closing them");
     }
-    app.finish().await
+    let summary = app.finish().await;
+    tracing::info!("stopped");
+    summary
 }

@@ -30,7 +30,7 @@ use crate::capture::Capture;
 use crate::cassette::Interaction;
 use crate::origin::{replace_origin, replace_origin_bytes, Origin};
 use crate::recording::Recorder;
-use crate::replay::{Entry, Lookup, ReplaySet};
+use crate::replay::{Entry, Lookup, MissReport, ReplaySet};
 use crate::scope::Scope;
 use answer::ErrorKind;
 use forward::{ForwardError, Forwarder, MAX_RESPONSE_BODY};
@@ -125,9 +125,13 @@ impl Proxy {
             match replay.lookup(&captured) {
                 Lookup::Hit(entry) => return serve(replay, entry, origin),
                 Lookup::Miss(report) if self.forwarder.is_none() => {
-                    let message = report.message();
-                    tracing::warn!(http.request = %report.request, "{message}");
-                    return answer::error(self.miss_status, ErrorKind::ReplayMiss, &message);
+                    if parts.method == http::Method::HEAD {
+                        if let Some(entry) = replay.lookup_head_as_get(&captured) {
+                            // hyper sends the headers and Content-Length, but no body, for HEAD.
+                            return serve(replay, entry, origin);
+                        }
+                    }
+                    return self.miss(&report);
                 }
                 Lookup::Miss(_) => {}
             }
@@ -196,6 +200,13 @@ impl Proxy {
             rewrite_url_headers(&mut head.headers, upstream_origin, origin);
         }
         Response::from_parts(head, answer::full(body))
+    }
+
+    /// The replay-miss answer, also logged at warn level.
+    fn miss(&self, report: &MissReport) -> Response<ProxyBody> {
+        let message = report.message();
+        tracing::warn!(http.request = %report.request, "{message}");
+        answer::error(self.miss_status, ErrorKind::ReplayMiss, &message)
     }
 
     /// Out-of-scope requests in record mode: forwarded without buffering, not recorded.

@@ -335,6 +335,9 @@ async fn the_readme_curls_work_on_the_default_cassette_directory() {
     // cargo runs integration tests from the package root, where the default `cassettes` is.
     let replay = InProcess::start(&["replay"]).await;
     for path in ["/api/v3/authorizations", "/api/v3/applications/grants"] {
+        // curl -I first: the status and headers the GET will get, no body, nothing used up.
+        let head = Call::new("HEAD", path).send(&client(), &replay.url).await;
+        assert_eq!((head.status, head.body.as_str()), (200, ""));
         let answer = Call::new("GET", path)
             .auth("anyone", "anything")
             .send(&client(), &replay.url)
@@ -346,6 +349,11 @@ async fn the_readme_curls_work_on_the_default_cassette_directory() {
                 .as_array()
                 .is_some_and(|list| !list.is_empty()),
             "{path}"
+        );
+        assert_eq!(head.header("etag"), answer.header("etag"));
+        assert_eq!(
+            head.header("content-length"),
+            answer.header("content-length")
         );
     }
     replay.stop().await.unwrap();
