@@ -34,7 +34,7 @@ impl App {
     /// # Errors
     /// [`Error::Cassette`] for a cassette that cannot be loaded.
     pub fn load(config: &Config) -> Result<Self, Error> {
-        let redactor = Redactor::default();
+        let redactor = Redactor::new(config.redaction.clone());
         let (proxy, description) = match &config.mode {
             ModeConfig::Replay { cassette } => {
                 let set = load_set(cassette)?;
@@ -42,6 +42,7 @@ impl App {
                     std::slice::from_ref(cassette),
                     set,
                     config.match_rules.clone(),
+                    config.tokens,
                 )?;
                 let description = format!(
                     "mode=replay cassette={} interactions={} files={}",
@@ -74,6 +75,7 @@ impl App {
                         std::slice::from_ref(&record.cassette),
                         set,
                         config.match_rules.clone(),
+                        config.tokens,
                     )
                 };
                 let (replay, recorder, forwarder, effective) = match (record.mode, exists) {

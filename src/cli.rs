@@ -20,6 +20,22 @@ pub enum Command {
     Record(RecordArgs),
     /// Answer from cassettes only; never contact any upstream.
     Replay(ReplayArgs),
+    /// Work with cassette files.
+    #[command(subcommand)]
+    Cassette(CassetteCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CassetteCommand {
+    /// Scan files for secrets that survived redaction; exit 1 when any is found.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Files or directories (searched recursively) to scan.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
 }
 
 /// Flags shared by the serving commands.
@@ -69,6 +85,46 @@ pub struct ServeArgs {
         value_name = "DURATION"
     )]
     pub shutdown_grace: String,
+
+    /// Replay creation answers (201) with a fake token in GitHub's format ending in the recorded
+    /// token_last_eight, instead of the stored "".
+    #[arg(long, env = "GHES_VCR_SYNTHESIZE_TOKENS")]
+    pub synthesize_tokens: bool,
+
+    #[command(flatten)]
+    pub redact: RedactArgs,
+}
+
+/// Redaction rules added to the defaults. Give replay the same rules as the recording, so that
+/// requests are compared in the same redacted form.
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// Also redact the values of this header, in requests and responses (repeatable).
+    #[arg(
+        long = "redact-header",
+        env = "GHES_VCR_REDACT_HEADER",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub headers: Vec<String>,
+
+    /// Also redact this JSON key at any depth, in request and response bodies (repeatable).
+    #[arg(
+        long = "redact-json-key",
+        env = "GHES_VCR_REDACT_JSON_KEY",
+        value_delimiter = ',',
+        value_name = "KEY"
+    )]
+    pub json_keys: Vec<String>,
+
+    /// Also redact every match of this regular expression in header values, query values, paths
+    /// and body text (repeatable).
+    #[arg(
+        long = "redact-regex",
+        env = "GHES_VCR_REDACT_REGEX",
+        value_name = "PATTERN"
+    )]
+    pub patterns: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use http::{StatusCode, Uri};
 
-use crate::cli::{Cli, Command, RecordArgs, RecordModeArg, ServeArgs};
+use crate::cli::{Cli, Command, RecordArgs, RecordModeArg, RedactArgs, ServeArgs};
 use crate::matching::MatchRules;
 use crate::origin::Origin;
+use crate::redaction::RedactionRules;
+use crate::replay::TokenMode;
 use crate::scope::Scope;
 
 /// A command line that cannot work; each message says what to write instead.
@@ -27,6 +29,17 @@ pub enum ConfigError {
     Duration { flag: &'static str, value: String },
     #[error("--include {0:?} must start with / (e.g. --include /user)")]
     Include(String),
+    #[error("--redact-regex {pattern:?} is not a valid regular expression")]
+    Regex {
+        pattern: String,
+        #[source]
+        source: regex::Error,
+    },
+    #[error("--redact-header {0:?} is not a header name (e.g. --redact-header x-api-key)")]
+    RedactHeader(String),
+    /// A command that does not serve was handed to [`Config::from_cli`].
+    #[error("this command does not serve HTTP")]
+    NotServing,
 }
 
 /// How `record` treats the cassette.
@@ -114,6 +127,9 @@ pub struct Config {
     pub miss_status: StatusCode,
     pub max_body_size: usize,
     pub shutdown_grace: Duration,
+    /// User redaction rules, added to the defaults.
+    pub redaction: RedactionRules,
+    pub tokens: TokenMode,
 }
 
 impl Config {
@@ -132,6 +148,7 @@ impl Config {
                     cassette: args.cassette.clone(),
                 },
             ),
+            Command::Cassette(_) => Err(ConfigError::NotServing),
         }
     }
 
@@ -147,8 +164,43 @@ impl Config {
             miss_status,
             max_body_size: parse_size("--max-body-size", &serve.max_body_size)?,
             shutdown_grace: parse_duration("--shutdown-grace", &serve.shutdown_grace)?,
+            redaction: redaction_rules(&serve.redact)?,
+            tokens: if serve.synthesize_tokens {
+                TokenMode::Synthesized
+            } else {
+                TokenMode::Stored
+            },
         })
     }
+}
+
+fn redaction_rules(args: &RedactArgs) -> Result<RedactionRules, ConfigError> {
+    if let Some(bad) = args
+        .headers
+        .iter()
+        .find(|name| http::HeaderName::from_bytes(name.trim().as_bytes()).is_err())
+    {
+        return Err(ConfigError::RedactHeader(bad.clone()));
+    }
+    let patterns = args
+        .patterns
+        .iter()
+        .map(|pattern| {
+            regex::Regex::new(pattern).map_err(|source| ConfigError::Regex {
+                pattern: pattern.clone(),
+                source,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(RedactionRules {
+        headers: args
+            .headers
+            .iter()
+            .map(|name| name.trim().to_owned())
+            .collect(),
+        json_keys: args.json_keys.clone(),
+        patterns,
+    })
 }
 
 fn record_config(args: &RecordArgs) -> Result<RecordConfig, ConfigError> {
@@ -247,6 +299,11 @@ mod tests {
         );
         let err = config(&["replay", "--miss-status", "200"]).unwrap_err();
         assert!(err.to_string().contains("from 400 to 599"));
+        let err = config(&["replay", "--redact-regex", "(unclosed"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--redact-regex \"(unclosed\" is not a valid regular expression"
+        );
         let err = config(&["replay", "--match-on", "method,verb"]).unwrap_err();
         assert!(err
             .to_string()

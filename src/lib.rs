@@ -9,9 +9,10 @@
 //! - [`capture`] is the one step where an exchange becomes what is stored, using
 //!   [`redaction`] and [`origin`]; [`scope`] decides which paths are recorded.
 //! - [`cassette`] is the file format; [`recording`] appends and saves; [`replay`] and
-//!   [`matching`] answer from cassettes.
+//!   [`matching`] answer from cassettes; [`audit`] scans files for secrets that survived.
 
 pub mod app;
+pub mod audit;
 pub mod capture;
 pub mod cassette;
 pub mod cli;

@@ -4,7 +4,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use clap::Parser;
-use ghes_vcr::cli::Cli;
+use ghes_vcr::cli::{CassetteCommand, Cli, Command};
 use ghes_vcr::error::EXIT_ERROR;
 use ghes_vcr::{server, shutdown, App, Config, Error};
 use tracing_subscriber::EnvFilter;
@@ -13,6 +13,9 @@ fn main() -> ExitCode {
     ghes_vcr::install_crypto_provider();
     let cli = Cli::parse();
     init_tracing();
+    if let Command::Cassette(CassetteCommand::Audit(args)) = &cli.command {
+        return audit(&args.paths);
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -46,6 +49,28 @@ fn run(cli: &Cli) -> Result<(), Error> {
             .await
             .map(|_| ())
     })
+}
+
+/// `cassette audit`: 0 when clean, 1 with one line per finding, 2 when a path cannot be read.
+fn audit(paths: &[std::path::PathBuf]) -> ExitCode {
+    match ghes_vcr::audit::scan_paths(paths) {
+        Ok(findings) if findings.is_empty() => ExitCode::SUCCESS,
+        Ok(findings) => {
+            let mut stdout = std::io::stdout().lock();
+            for finding in &findings {
+                let _ = writeln!(stdout, "{finding}");
+            }
+            eprintln!(
+                "ghes-vcr: {} possible secret(s) found; remove them (re-record, or edit the file) and run the audit again",
+                findings.len()
+            );
+            ExitCode::from(1)
+        }
+        Err(err) => {
+            eprintln!("ghes-vcr: error: {}", error_chain(&err));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
 }
 
 fn init_tracing() {

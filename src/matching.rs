@@ -7,7 +7,9 @@
 //! - `path`: exact, after removing an optional `/api/v3` prefix;
 //! - `query`: the decoded pairs, in any order;
 //! - `body`: JSON compared semantically (key order and whitespace ignored), other bodies exactly;
-//! - `headers:NAME`: the values of header NAME.
+//! - `headers:NAME`: the values of header NAME;
+//! - `auth`: the credential's identity without its secret: the Basic user name, or the SHA-256
+//!   of a presented token (compared with the hash recorded in its place).
 //!
 //! [`MatchRules::key`] turns a request into a fingerprint, so lookups go through an index instead
 //! of a scan; [`MatchRules::differences`] explains a miss field by field.
@@ -18,6 +20,7 @@ use std::str::FromStr;
 use serde_json::Value;
 
 use crate::cassette::{Body, RecordedRequest};
+use crate::redaction::MARKER;
 use crate::scope::api_path;
 
 /// One field a match compares.
@@ -29,6 +32,8 @@ pub enum MatchField {
     Body,
     /// A header, by lower-case name.
     Header(String),
+    /// The identity of the `Authorization` credential.
+    Auth,
 }
 
 impl fmt::Display for MatchField {
@@ -39,13 +44,14 @@ impl fmt::Display for MatchField {
             MatchField::Query => f.write_str("query"),
             MatchField::Body => f.write_str("body"),
             MatchField::Header(name) => write!(f, "headers:{name}"),
+            MatchField::Auth => f.write_str("auth"),
         }
     }
 }
 
 /// A `--match-on` value that is not a known field.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown match field \"{0}\"; use method, path, query, body or headers:NAME (e.g. --match-on method,path,query,body,headers:accept)")]
+#[error("unknown match field \"{0}\"; use method, path, query, body, auth or headers:NAME (e.g. --match-on method,path,query,body,headers:accept)")]
 pub struct UnknownMatchField(pub String);
 
 impl FromStr for MatchField {
@@ -58,6 +64,7 @@ impl FromStr for MatchField {
             "path" => Ok(MatchField::Path),
             "query" => Ok(MatchField::Query),
             "body" => Ok(MatchField::Body),
+            "auth" => Ok(MatchField::Auth),
             lower => match lower
                 .strip_prefix("headers:")
                 .or_else(|| lower.strip_prefix("header:"))
@@ -75,6 +82,25 @@ impl FromStr for MatchField {
 }
 
 /// The fields a match compares, in a fixed order.
+///
+/// ```
+/// use ghes_vcr::cassette::{Body, RecordedRequest};
+/// use ghes_vcr::matching::MatchRules;
+///
+/// let rules: MatchRules = "method,path,query".parse().unwrap();
+/// let request = |path: &str, query: &[(&str, &str)]| RecordedRequest {
+///     method: "GET".into(),
+///     path: path.into(),
+///     query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+///     headers: vec![],
+///     body: Body::Empty,
+/// };
+/// // The /api/v3 prefix and the order of query pairs do not matter.
+/// assert_eq!(
+///     rules.key(&request("/api/v3/authorizations", &[("page", "2"), ("per_page", "5")])),
+///     rules.key(&request("/authorizations", &[("per_page", "5"), ("page", "2")])),
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MatchRules {
     fields: Vec<MatchField>,
@@ -128,7 +154,7 @@ impl MatchRules {
                     MatchField::Path => 8,
                     MatchField::Method => 4,
                     MatchField::Query | MatchField::Body => 2,
-                    MatchField::Header(_) => 1,
+                    MatchField::Header(_) | MatchField::Auth => 1,
                 };
                 if field_value(field, request) == field_value(field, candidate) {
                     weight
@@ -165,10 +191,25 @@ impl MatchRules {
                 MatchField::Body => {
                     format!("body: {}", body_difference(&request.body, &candidate.body))
                 }
-                MatchField::Header(name) => format!(
-                    "header {name}: {} here, {} recorded",
-                    shown(&header_value(request, name)),
-                    shown(&header_value(candidate, name))
+                MatchField::Header(name) => {
+                    let recorded = header_value(candidate, name);
+                    if recorded.contains(MARKER) {
+                        format!(
+                            "header {name}: the recorded value is redacted ({}); {SAME_RULES}",
+                            shown(&recorded)
+                        )
+                    } else {
+                        format!(
+                            "header {name}: {} here, {} recorded",
+                            shown(&header_value(request, name)),
+                            shown(&recorded)
+                        )
+                    }
+                }
+                MatchField::Auth => format!(
+                    "auth: {} here, {} recorded",
+                    shown(&identity(request)),
+                    shown(&identity(candidate))
                 ),
             })
             .collect()
@@ -207,6 +248,36 @@ fn field_value(field: &MatchField, request: &RecordedRequest) -> String {
         }
         MatchField::Body => request.body.canonical(),
         MatchField::Header(name) => header_value(request, name),
+        MatchField::Auth => identity(request),
+    }
+}
+
+/// What to do when a recorded value is redacted and the request's is not.
+const SAME_RULES: &str = "give replay the same --redact-* rules as the recording";
+
+/// The identity of a redacted `Authorization` header: `basic:<user>` or `token:<sha256>`.
+pub fn identity(request: &RecordedRequest) -> String {
+    let Some(value) = request.header_values("authorization").next() else {
+        return String::new();
+    };
+    let mut words = value.split_whitespace();
+    let scheme = words.next().unwrap_or_default().to_ascii_lowercase();
+    let field = |name: &str| {
+        value
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(name))
+            .map(str::to_owned)
+    };
+    match scheme.as_str() {
+        "basic" => field("user=").map_or_else(
+            || "basic:(unknown)".to_owned(),
+            |user| format!("basic:{user}"),
+        ),
+        "token" | "bearer" => field("sha256=").map_or_else(
+            || "token:(unknown)".to_owned(),
+            |hash| format!("token:{hash}"),
+        ),
+        other => format!("{other}:(unknown)"),
     }
 }
 
@@ -238,6 +309,9 @@ fn query_difference(here: &[(String, String)], recorded: &[(String, String)]) ->
     for (key, value) in here {
         match recorded.iter().find(|(k, _)| k == key) {
             None => notes.push(format!("{key}={value} is not in the recording")),
+            Some((_, other)) if other.contains(MARKER) && other != value => {
+                notes.push(format!("{key} is redacted in the recording; {SAME_RULES}"))
+            }
             Some((_, other)) if other != value => {
                 notes.push(format!("{key}={value} here, {key}={other} recorded"))
             }
@@ -292,6 +366,16 @@ fn json_difference(path: &str, here: &Value, recorded: &Value, notes: &mut Vec<S
             }
         }
         (a, b) if a == b => {}
+        (_, Value::String(marker)) if marker.contains(MARKER) => {
+            let at = if path.is_empty() {
+                "(whole body)"
+            } else {
+                path
+            };
+            notes.push(format!(
+                "{at}: the recorded value is redacted; {SAME_RULES}"
+            ));
+        }
         (a, b) => {
             let at = if path.is_empty() {
                 "(whole body)"
@@ -373,6 +457,58 @@ mod tests {
         assert!(
             rules.differences(&a, &b)[0].starts_with("header accept: \"application/json\" here")
         );
+    }
+
+    #[test]
+    fn auth_matches_on_identity_not_secret() {
+        let rules: MatchRules = "method,path,auth".parse().unwrap();
+        let with = |value: &str| {
+            let mut r = req("GET", "/user", &[], Body::Empty);
+            r.headers.push(("authorization".into(), value.into()));
+            r
+        };
+        let octocat = with("Basic REDACTED user=octocat");
+        assert_eq!(
+            rules.key(&octocat),
+            rules.key(&with("basic REDACTED user=octocat"))
+        );
+        assert_ne!(
+            rules.key(&octocat),
+            rules.key(&with("Basic REDACTED user=mona"))
+        );
+        let token = with("token REDACTED last8=12345678 sha256=abc");
+        assert_eq!(
+            rules.key(&token),
+            rules.key(&with("Bearer REDACTED last8=12345678 sha256=abc"))
+        );
+        assert_ne!(
+            rules.key(&token),
+            rules.key(&with("token REDACTED last8=12345678 sha256=def"))
+        );
+        assert_eq!(
+            rules.differences(&octocat, &with("Basic REDACTED user=mona")),
+            vec!["auth: \"basic:octocat\" here, \"basic:mona\" recorded"]
+        );
+    }
+
+    #[test]
+    fn a_redacted_recorded_value_is_never_shown_next_to_the_live_one() {
+        let rules = MatchRules::default();
+        let here = req(
+            "POST",
+            "/x",
+            &[("api_key", "live-secret")],
+            Body::Json(json!({"api_key": "live-secret"})),
+        );
+        let recorded = req(
+            "POST",
+            "/x",
+            &[("api_key", "REDACTED")],
+            Body::Json(json!({"api_key": "REDACTED"})),
+        );
+        let text = rules.differences(&here, &recorded).join("\n");
+        assert!(!text.contains("live-secret"), "{text}");
+        assert!(text.contains("same --redact-* rules"), "{text}");
     }
 
     #[test]

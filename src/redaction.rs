@@ -9,10 +9,18 @@
 //! - query parameters `access_token`, `client_secret`, `password`;
 //! - JSON request bodies: `client_secret` and `password` at any depth;
 //! - JSON response bodies: every non-empty `token` string becomes `""` (as GHES itself answers
-//!   on list and get), with `token_last_eight` and `hashed_token` filled in from it.
+//!   on list and get), with `token_last_eight` and `hashed_token` filled in from it;
+//! - the token in the legacy paths `/applications/{client_id}/tokens/{token}` and
+//!   `/applications/{client_id}/grants/{token}`.
+//!
+//! Users add rules ([`RedactionRules`]): header names, JSON keys at any depth, and regular
+//! expressions applied to header values, query values, paths and body text.
+
+use std::fmt;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use regex::Regex;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -46,26 +54,76 @@ pub fn last_eight(token: &str) -> String {
     token[start..].to_owned()
 }
 
-/// The redaction rules.
+/// A value that must never be printed: its `Debug` says `(redacted)`. The original request is
+/// held in these while it is forwarded.
+#[derive(Clone, Default)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself, for the one place that needs it (forwarding).
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(redacted)")
+    }
+}
+
+/// Redaction rules the user adds to the defaults (`--redact-header`, `--redact-json-key`,
+/// `--redact-regex`).
 #[derive(Clone, Debug, Default)]
-pub struct Redactor {}
+pub struct RedactionRules {
+    /// Header names (any case) whose values are replaced, in requests and responses.
+    pub headers: Vec<String>,
+    /// JSON keys whose values are replaced at any depth, in request and response bodies.
+    pub json_keys: Vec<String>,
+    /// Patterns whose matches are replaced in header values, query values, paths and body text.
+    pub patterns: Vec<Regex>,
+}
+
+/// The redaction rules: the defaults plus the user's.
+#[derive(Clone, Debug, Default)]
+pub struct Redactor {
+    rules: RedactionRules,
+}
 
 impl Redactor {
+    pub fn new(mut rules: RedactionRules) -> Self {
+        rules
+            .headers
+            .iter_mut()
+            .for_each(|name| name.make_ascii_lowercase());
+        Self { rules }
+    }
+
     /// Redacts a captured request in place.
     pub fn request(&self, request: &mut RecordedRequest) {
+        request.path = self.path(&request.path);
         for (name, value) in &mut request.headers {
-            if let Some(redacted) = redact_request_header(name, value) {
-                *value = redacted;
+            match redact_request_header(name, value) {
+                Some(redacted) => *value = redacted,
+                None => self.header(name, value),
             }
         }
         for (key, value) in &mut request.query {
             if SECRET_QUERY_PARAMS.contains(&key.to_ascii_lowercase().as_str()) {
                 *value = MARKER.to_owned();
+            } else {
+                self.text(value);
             }
         }
-        if let Body::Json(json) = &mut request.body {
-            redact_keys(json, &SECRET_BODY_KEYS);
-        }
+        self.body(&mut request.body, &SECRET_BODY_KEYS);
     }
 
     /// Redacts a captured response in place.
@@ -73,11 +131,84 @@ impl Redactor {
         for (name, value) in &mut response.headers {
             if name == "set-cookie" {
                 *value = redact_set_cookie(value);
+            } else {
+                self.header(name, value);
             }
         }
         if let Body::Json(json) = &mut response.body {
             redact_tokens(json);
         }
+        self.body(&mut response.body, &[]);
+    }
+
+    /// A user-listed header is replaced whole; any other gets the patterns.
+    fn header(&self, name: &str, value: &mut String) {
+        if self.rules.headers.iter().any(|listed| listed == name) {
+            *value = MARKER.to_owned();
+        } else {
+            self.text(value);
+        }
+    }
+
+    fn path(&self, path: &str) -> String {
+        let mut path = redact_path_token(path);
+        self.text(&mut path);
+        path
+    }
+
+    fn body(&self, body: &mut Body, default_keys: &[&str]) {
+        match body {
+            Body::Json(json) => {
+                redact_keys(json, default_keys);
+                let user_keys: Vec<&str> =
+                    self.rules.json_keys.iter().map(String::as_str).collect();
+                redact_keys(json, &user_keys);
+                if !self.rules.patterns.is_empty() {
+                    self.json_strings(json);
+                }
+            }
+            Body::Text(text) => self.text(text),
+            Body::Empty | Body::Binary(_) => {}
+        }
+    }
+
+    fn json_strings(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => self.text(text),
+            Value::Array(items) => items.iter_mut().for_each(|item| self.json_strings(item)),
+            Value::Object(map) => map.values_mut().for_each(|item| self.json_strings(item)),
+            _ => {}
+        }
+    }
+
+    /// Replaces every match of the user's patterns by the marker.
+    fn text(&self, text: &mut String) {
+        for pattern in &self.rules.patterns {
+            if let std::borrow::Cow::Owned(replaced) = pattern.replace_all(text, MARKER) {
+                *text = replaced;
+            }
+        }
+    }
+}
+
+/// The token segment of `/applications/{client_id}/tokens/{token}` and
+/// `/applications/{client_id}/grants/{token}` (GHES 2.18's check/reset/revoke routes).
+fn redact_path_token(path: &str) -> String {
+    let api = crate::scope::api_path(path);
+    let prefix = &path[..path.len() - api.len()];
+    let segments: Vec<&str> = api.split('/').collect();
+    match segments.as_slice() {
+        ["", "applications", client, kind @ ("tokens" | "grants"), token, rest @ ..]
+            if *client != "grants" && !token.is_empty() =>
+        {
+            let mut out = format!("{prefix}/applications/{client}/{kind}/{MARKER}");
+            for segment in rest {
+                out.push('/');
+                out.push_str(segment);
+            }
+            out
+        }
+        _ => path.to_owned(),
     }
 }
 
@@ -93,6 +224,19 @@ fn redact_request_header(name: &str, value: &str) -> Option<String> {
 
 /// `Basic <b64>` → `Basic REDACTED user=<name>`; `token|Bearer <t>` → scheme, last eight and
 /// SHA-256; anything else → `<scheme> REDACTED`.
+///
+/// ```
+/// use ghes_vcr::redaction::redact_credentials;
+///
+/// // "octocat:" followed by a password, in base64.
+/// let basic = format!("Basic {}", "b2N0b2NhdDpodW50ZXIy");
+/// assert_eq!(redact_credentials(&basic), "Basic REDACTED user=octocat");
+/// assert_eq!(
+///     redact_credentials("token abcdefgh12345678"),
+///     "token REDACTED last8=12345678 \
+///      sha256=25f94a2a5c7fbaf499c665bc73d67c1c87e496da8985131633ee0a95819db2e8"
+/// );
+/// ```
 pub fn redact_credentials(value: &str) -> String {
     let value = value.trim();
     let (scheme, secret) = value.split_once(' ').unwrap_or((value, ""));
@@ -268,6 +412,60 @@ mod tests {
                 json!({"client_secret": "REDACTED", "nested": [{"password": "REDACTED"}], "note": "n"})
             )
         );
+    }
+
+    #[test]
+    fn user_rules_cover_headers_keys_and_patterns() {
+        let redactor = Redactor::new(RedactionRules {
+            headers: vec!["X-Internal-Key".into()],
+            json_keys: vec!["api_key".into()],
+            patterns: vec![Regex::new("corp-[0-9a-f]{8}").unwrap()],
+        });
+        let mut req = request(
+            &[("x-internal-key", "k"), ("x-trace", "id corp-0badcafe")],
+            &[("q", "corp-12345678")],
+            Body::Json(json!({"deep": {"api_key": "k"}, "note": "for corp-deadbeef"})),
+        );
+        req.path = "/api/v3/corp-00000000/x".into();
+        redactor.request(&mut req);
+        assert_eq!(req.headers[0].1, "REDACTED");
+        assert_eq!(req.headers[1].1, "id REDACTED");
+        assert_eq!(req.query[0].1, "REDACTED");
+        assert_eq!(req.path, "/api/v3/REDACTED/x");
+        assert_eq!(
+            req.body,
+            Body::Json(json!({"deep": {"api_key": "REDACTED"}, "note": "for REDACTED"}))
+        );
+        let mut resp = RecordedResponse {
+            status: 200,
+            headers: vec![("x-internal-key".into(), "k".into())],
+            body: Body::Text("token corp-abcdef01".into()),
+        };
+        redactor.response(&mut resp);
+        assert_eq!(resp.headers[0].1, "REDACTED");
+        assert_eq!(resp.body, Body::Text("token REDACTED".into()));
+    }
+
+    #[test]
+    fn legacy_token_paths_lose_the_token() {
+        assert_eq!(
+            redact_path_token("/api/v3/applications/abc/tokens/0123456789abcdef"),
+            "/api/v3/applications/abc/tokens/REDACTED"
+        );
+        assert_eq!(
+            redact_path_token("/applications/abc/grants/tok"),
+            "/applications/abc/grants/REDACTED"
+        );
+        assert_eq!(
+            redact_path_token("/applications/grants/12"),
+            "/applications/grants/12"
+        );
+        assert_eq!(redact_path_token("/authorizations/1"), "/authorizations/1");
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        assert_eq!(format!("{:?}", Secret::new("hunter")), "(redacted)");
     }
 
     #[test]

@@ -13,9 +13,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, StatusCode};
 
-use crate::cassette::{CassetteError, LoadedCassette, RecordedRequest, ORIGIN_PLACEHOLDER};
+use serde_json::Value;
+
+use crate::cassette::{
+    Body, CassetteError, LoadedCassette, RecordedRequest, RecordedResponse, ORIGIN_PLACEHOLDER,
+};
 use crate::matching::MatchRules;
 use crate::proxy::headers::is_hop_by_hop;
+use crate::redaction::{last_eight, sha256_hex};
+
+/// What a replayed creation response carries in `token`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenMode {
+    /// `""`, as stored.
+    #[default]
+    Stored,
+    /// A fake token in GitHub's format whose last eight characters are the recorded
+    /// `token_last_eight`, with `hashed_token` rewritten to match (`--synthesize-tokens`).
+    Synthesized,
+}
 
 /// Bytes with the origin placeholder split out, so rendering is a cheap join.
 #[derive(Clone, Debug)]
@@ -175,6 +191,8 @@ pub struct ReplaySet {
     entries: Vec<Entry>,
     index: HashMap<String, Track>,
     rules: MatchRules,
+    /// SHA-256 of each synthesized token → the recorded `hashed_token` it stands for.
+    synthetic: HashMap<String, String>,
 }
 
 impl ReplaySet {
@@ -186,12 +204,17 @@ impl ReplaySet {
         named: &[PathBuf],
         set: Vec<LoadedCassette>,
         rules: MatchRules,
+        tokens: TokenMode,
     ) -> Result<Self, CassetteError> {
         let mut cassettes = Vec::with_capacity(set.len());
         let mut entries = Vec::new();
         let mut index: HashMap<String, Track> = HashMap::new();
+        let mut synthetic = HashMap::new();
         for (cassette_no, loaded) in set.into_iter().enumerate() {
-            for (i, interaction) in loaded.cassette.interactions.into_iter().enumerate() {
+            for (i, mut interaction) in loaded.cassette.interactions.into_iter().enumerate() {
+                if tokens == TokenMode::Synthesized {
+                    synthesize_tokens(&mut interaction.response, &mut synthetic);
+                }
                 let response = prepare(&loaded.path, i, &interaction.response)?;
                 let key = rules.key(&interaction.request);
                 index
@@ -217,7 +240,32 @@ impl ReplaySet {
             entries,
             index,
             rules,
+            synthetic,
         })
+    }
+
+    /// With synthesized tokens, a request that presents one (`Authorization: token …`) is
+    /// matched as the recorded token it stands for.
+    pub fn resolve_synthetic_tokens(&self, request: &mut RecordedRequest) {
+        if self.synthetic.is_empty() {
+            return;
+        }
+        for (name, value) in &mut request.headers {
+            if name != "authorization" && name != "proxy-authorization" {
+                continue;
+            }
+            let presented = value
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix("sha256="))
+                .and_then(|hash| {
+                    self.synthetic
+                        .get(hash)
+                        .map(|recorded| (hash.to_owned(), recorded))
+                });
+            if let Some((fake, recorded)) = presented {
+                *value = value.replace(&format!("sha256={fake}"), &format!("sha256={recorded}"));
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -300,10 +348,86 @@ impl ReplaySet {
     }
 }
 
+/// Fills each blank `token` of a creation (201) response with a deterministic fake whose last
+/// eight characters are the recorded `token_last_eight`, and rewrites `hashed_token` to match.
+fn synthesize_tokens(response: &mut RecordedResponse, synthetic: &mut HashMap<String, String>) {
+    if response.status != 201 {
+        return;
+    }
+    if let Body::Json(json) = &mut response.body {
+        synthesize_in(json, synthetic);
+    }
+}
+
+fn synthesize_in(value: &mut Value, synthetic: &mut HashMap<String, String>) {
+    match value {
+        Value::Object(map) => {
+            let blank = matches!(map.get("token"), Some(Value::String(t)) if t.is_empty());
+            let last8 = map
+                .get("token_last_eight")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let recorded = map
+                .get("hashed_token")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if let (true, Some(last8), Some(recorded)) = (blank, last8, recorded) {
+                let personal = map
+                    .get("app")
+                    .and_then(|app| app.get("client_id"))
+                    .and_then(Value::as_str)
+                    .is_none_or(|id| id.bytes().all(|b| b == b'0'));
+                let token = fake_token(&last8, &recorded, personal);
+                let hash = sha256_hex(token.as_bytes());
+                synthetic.insert(hash.clone(), recorded);
+                map.insert("token".into(), Value::String(token));
+                map.insert("hashed_token".into(), Value::String(hash));
+            }
+            map.values_mut()
+                .for_each(|item| synthesize_in(item, synthetic));
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| synthesize_in(item, synthetic)),
+        _ => {}
+    }
+}
+
+/// A 40-character token in GitHub's format ending in `last8`: legacy lower-case hex when
+/// `last8` is hex, else `ghp_` (personal) or `gho_` (OAuth app) with alphanumerics. Derived
+/// from the recorded hash, so every replay of an interaction gives the same token. (The
+/// prefixed formats' CRC32 checksum cannot in general end in a given `last8`, so checksum-aware
+/// scanners see these tokens for the fakes they are.)
+pub fn fake_token(last8: &str, recorded_hash: &str, personal: bool) -> String {
+    const ALPHANUMERIC: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let seed = sha256_hex(format!("ghes-vcr synthetic token {recorded_hash}").as_bytes());
+    let is_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    let legacy = last8.len() == 8 && last8.bytes().all(is_hex);
+    let token = if legacy {
+        format!("{}{last8}", &seed[..32])
+    } else {
+        let prefix = if personal { "ghp_" } else { "gho_" };
+        let wanted = 36usize.saturating_sub(last8.chars().count());
+        let body: String = seed
+            .as_bytes()
+            .chunks(2)
+            .cycle()
+            .take(wanted)
+            .map(|pair| {
+                let index = usize::from(pair[0]) * 7 + usize::from(pair[1]);
+                char::from(ALPHANUMERIC[index % ALPHANUMERIC.len()])
+            })
+            .collect();
+        format!("{prefix}{body}{last8}")
+    };
+    debug_assert_eq!(last_eight(&token), last8);
+    token
+}
+
 fn prepare(
     path: &Path,
     index: usize,
-    response: &crate::cassette::RecordedResponse,
+    response: &RecordedResponse,
 ) -> Result<PreparedResponse, CassetteError> {
     let invalid = |message: String| CassetteError::Invalid {
         path: path.to_owned(),
@@ -372,7 +496,13 @@ mod tests {
             path: "c.json".into(),
             cassette,
         };
-        ReplaySet::new(&["c.json".into()], vec![loaded], MatchRules::default()).unwrap()
+        ReplaySet::new(
+            &["c.json".into()],
+            vec![loaded],
+            MatchRules::default(),
+            TokenMode::Stored,
+        )
+        .unwrap()
     }
 
     fn body_of(lookup: Lookup<'_>) -> Bytes {
@@ -451,6 +581,63 @@ mod tests {
     }
 
     #[test]
+    fn synthesized_tokens_keep_last_eight_and_a_consistent_hash() {
+        let recorded = sha256_hex(b"the real token, long gone");
+        for (last8, prefix) in [("0badcafe", ""), ("Xq3k9ZaB", "ghp_")] {
+            let token = fake_token(last8, &recorded, true);
+            assert_eq!(token.len(), 40, "{token}");
+            assert!(
+                token.starts_with(prefix) && token.ends_with(last8),
+                "{token}"
+            );
+            assert_eq!(token, fake_token(last8, &recorded, true), "deterministic");
+        }
+        assert!(fake_token("Xq3k9ZaB", &recorded, false).starts_with("gho_"));
+
+        let mut created = interaction("POST", "/api/v3/authorizations", 201, "");
+        created.response.body = Body::Json(serde_json::json!({
+            "id": 1, "app": {"client_id": "00000000000000000000"},
+            "token": "", "hashed_token": recorded, "token_last_eight": "Xq3k9ZaB"
+        }));
+        let mut cassette = Cassette::new();
+        cassette.interactions = vec![created];
+        let loaded = LoadedCassette {
+            path: "c.json".into(),
+            cassette,
+        };
+        let set = ReplaySet::new(
+            &[],
+            vec![loaded],
+            MatchRules::default(),
+            TokenMode::Synthesized,
+        )
+        .unwrap();
+        let Lookup::Hit(entry) =
+            set.lookup(&interaction("POST", "/api/v3/authorizations", 0, "").request)
+        else {
+            panic!("hit expected")
+        };
+        let body: Value = serde_json::from_slice(&entry.response.body.render("")).unwrap();
+        let token = body["token"].as_str().unwrap().to_owned();
+        assert!(token.starts_with("ghp_") && token.ends_with("Xq3k9ZaB"));
+        assert_eq!(body["hashed_token"], sha256_hex(token.as_bytes()));
+
+        let mut later = interaction("GET", "/user", 0, "").request;
+        later.headers.push((
+            "authorization".into(),
+            format!(
+                "token REDACTED last8=Xq3k9ZaB sha256={}",
+                sha256_hex(token.as_bytes())
+            ),
+        ));
+        set.resolve_synthetic_tokens(&mut later);
+        assert_eq!(
+            later.headers[0].1,
+            format!("token REDACTED last8=Xq3k9ZaB sha256={recorded}")
+        );
+    }
+
+    #[test]
     fn bad_header_names_the_interaction() {
         let mut bad = interaction("GET", "/x", 200, "");
         bad.response.headers.push(("bad header".into(), "v".into()));
@@ -460,7 +647,8 @@ mod tests {
             path: "c.json".into(),
             cassette,
         };
-        let err = ReplaySet::new(&[], vec![loaded], MatchRules::default()).unwrap_err();
+        let err = ReplaySet::new(&[], vec![loaded], MatchRules::default(), TokenMode::Stored)
+            .unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("cassette c.json: interactions[1]: response header name"),

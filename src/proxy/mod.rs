@@ -30,6 +30,7 @@ use crate::capture::Capture;
 use crate::cassette::Interaction;
 use crate::origin::{replace_origin, replace_origin_bytes, Origin};
 use crate::recording::Recorder;
+use crate::redaction::Secret;
 use crate::replay::{Entry, Lookup, MissReport, ReplaySet};
 use crate::scope::Scope;
 use answer::ErrorKind;
@@ -118,14 +119,18 @@ impl Proxy {
             Ok(body) => body,
             Err(response) => return response,
         };
-        let captured = self
+        let mut captured = self
             .capture
             .request(&parts.method, &parts.uri, &parts.headers, &body);
+        // From here on only the captured (redacted) form is looked at; the original is kept
+        // only to forward it.
+        let original = Secret::new((parts, body));
         if let Some(replay) = &self.replay {
+            replay.resolve_synthetic_tokens(&mut captured);
             match replay.lookup(&captured) {
                 Lookup::Hit(entry) => return serve(replay, entry, origin),
                 Lookup::Miss(report) if self.forwarder.is_none() => {
-                    if parts.method == http::Method::HEAD {
+                    if captured.method == "HEAD" {
                         if let Some(entry) = replay.lookup_head_as_get(&captured) {
                             // hyper sends the headers and Content-Length, but no body, for HEAD.
                             return serve(replay, entry, origin);
@@ -144,6 +149,7 @@ impl Proxy {
             );
         };
         let deadline = tokio::time::Instant::now() + forwarder.response_timeout();
+        let (parts, body) = original.into_inner();
         let upstream = match forwarder.send(&parts, answer::full(body), true).await {
             Ok(response) => response,
             Err(err) => return upstream_failure(&captured.summary(), &err),

@@ -8,3 +8,4 @@ mod fake_ghes_selftest;
 mod faults;
 mod record_replay;
 mod samples;
+mod secrets;

@@ -995,12 +995,7 @@ impl State {
             .authorizations
             .iter()
             .filter(|a| a.user == user)
-            .filter(|a| {
-                params
-                    .client_id
-                    .as_deref()
-                    .map_or(true, |c| a.client_id == c)
-            })
+            .filter(|a| params.client_id.as_deref().is_none_or(|c| a.client_id == c))
             .collect();
         let (page, link) = params.page(&items, &self.origin, "/api/v3/authorizations");
         let body = page
@@ -1041,7 +1036,7 @@ impl State {
             }
             None => {
                 // "personal access tokens must have a unique note" (GHES 2.18 docs).
-                if note.as_deref().map_or(true, str::is_empty) {
+                if note.as_deref().is_none_or(str::is_empty) {
                     return Err(Reply::validation(
                         doc,
                         vec![
@@ -1321,12 +1316,7 @@ impl State {
             .grants
             .iter()
             .filter(|g| g.user == user)
-            .filter(|g| {
-                params
-                    .client_id
-                    .as_deref()
-                    .map_or(true, |c| g.client_id == c)
-            })
+            .filter(|g| params.client_id.as_deref().is_none_or(|c| g.client_id == c))
             .collect();
         let (page, link) = params.page(&items, &self.origin, "/api/v3/applications/grants");
         let body = page.iter().map(|g| self.render_grant(g)).collect();
