@@ -11,7 +11,7 @@ use crate::cassette::{load_set, Cassette, LoadedCassette};
 use crate::config::{Config, ModeConfig, RecordMode};
 use crate::error::Error;
 use crate::proxy::forward::Forwarder;
-use crate::proxy::Proxy;
+use crate::proxy::{DateClock, Proxy};
 use crate::recording::{Recorder, RecordingSummary};
 use crate::redaction::Redactor;
 use crate::replay::ReplaySet;
@@ -42,7 +42,7 @@ impl App {
                     std::slice::from_ref(cassette),
                     set,
                     config.match_rules.clone(),
-                    config.tokens,
+                    &config.replay,
                 )?;
                 let description = format!(
                     "mode=replay cassette={} interactions={} files={}",
@@ -59,6 +59,9 @@ impl App {
                     miss_status: config.miss_status,
                     max_body_size: config.max_body_size,
                     rewrite_urls: true,
+                    inject_deprecation: None,
+                    latency: config.latency,
+                    clock: DateClock::default(),
                 };
                 (proxy, description)
             }
@@ -75,7 +78,7 @@ impl App {
                         std::slice::from_ref(&record.cassette),
                         set,
                         config.match_rules.clone(),
-                        config.tokens,
+                        &config.replay,
                     )
                 };
                 let (replay, recorder, forwarder, effective) = match (record.mode, exists) {
@@ -129,6 +132,9 @@ impl App {
                     miss_status: config.miss_status,
                     max_body_size: config.max_body_size,
                     rewrite_urls: record.rewrite_urls,
+                    inject_deprecation: record.inject_deprecation.clone(),
+                    latency: config.latency,
+                    clock: DateClock::default(),
                 };
                 (proxy, description)
             }

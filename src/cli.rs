@@ -86,6 +86,37 @@ pub struct ServeArgs {
     )]
     pub shutdown_grace: String,
 
+    /// Deprecation date in the Deprecation header (RFC 3339) [default: 2020-02-14T00:00:00Z].
+    #[arg(long, env = "GHES_VCR_DEPRECATION_DATE", value_name = "DATE")]
+    pub deprecation_date: Option<String>,
+
+    /// Removal date in the Sunset header (RFC 3339) [default: 2020-11-13T16:00:00Z].
+    #[arg(long, env = "GHES_VCR_SUNSET_DATE", value_name = "DATE")]
+    pub sunset_date: Option<String>,
+
+    /// Documentation URL in the Link rel="deprecation" header
+    /// [default: GitHub's 2020-02-14 announcement].
+    #[arg(long, env = "GHES_VCR_DEPRECATION_LINK", value_name = "URL")]
+    pub deprecation_link: Option<String>,
+
+    /// Do not add Deprecation, Sunset and Link rel="deprecation" to replayed answers.
+    #[arg(long, env = "GHES_VCR_NO_DEPRECATION_HEADERS")]
+    pub no_deprecation_headers: bool,
+
+    /// Replay the recorded Date (and X-RateLimit-Reset) instead of the time of the replay.
+    #[arg(long, env = "GHES_VCR_KEEP_RECORDED_DATE")]
+    pub keep_recorded_date: bool,
+
+    /// Delay before each replayed answer: none, recorded (the upstream's recorded latency), or
+    /// a number of milliseconds.
+    #[arg(
+        long,
+        env = "GHES_VCR_LATENCY",
+        default_value = "none",
+        value_name = "none|recorded|MS"
+    )]
+    pub latency: String,
+
     /// Replay creation answers (201) with a fake token in GitHub's format ending in the recorded
     /// token_last_eight, instead of the stored "".
     #[arg(long, env = "GHES_VCR_SYNTHESIZE_TOKENS")]
@@ -150,6 +181,11 @@ pub struct RecordArgs {
         value_name = "PATH_PREFIX"
     )]
     pub includes: Vec<String>,
+
+    /// Add the deprecation headers to live answers of the deprecated families too, so legacy
+    /// clients in staging start warning their users.
+    #[arg(long, env = "GHES_VCR_INJECT_DEPRECATION")]
+    pub inject_deprecation: bool,
 
     /// Leave upstream URLs in Location, Link and bodies as they are (clients may then leave the proxy).
     #[arg(long, env = "GHES_VCR_NO_REWRITE_URLS")]

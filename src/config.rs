@@ -8,10 +8,11 @@ use std::time::Duration;
 use http::{StatusCode, Uri};
 
 use crate::cli::{Cli, Command, RecordArgs, RecordModeArg, RedactArgs, ServeArgs};
+use crate::deprecation::{DeprecationError, DeprecationHeaders};
 use crate::matching::MatchRules;
 use crate::origin::Origin;
 use crate::redaction::RedactionRules;
-use crate::replay::TokenMode;
+use crate::replay::{DateMode, ReplayOptions, TokenMode};
 use crate::scope::Scope;
 
 /// A command line that cannot work; each message says what to write instead.
@@ -37,6 +38,12 @@ pub enum ConfigError {
     },
     #[error("--redact-header {0:?} is not a header name (e.g. --redact-header x-api-key)")]
     RedactHeader(String),
+    #[error(transparent)]
+    Deprecation(#[from] DeprecationError),
+    #[error(
+        "--latency {0:?} is not none, recorded or a number of milliseconds (e.g. --latency 250)"
+    )]
+    Latency(String),
     /// A command that does not serve was handed to [`Config::from_cli`].
     #[error("this command does not serve HTTP")]
     NotServing,
@@ -107,6 +114,8 @@ pub struct RecordConfig {
     pub mode: RecordMode,
     pub scope: Scope,
     pub rewrite_urls: bool,
+    /// Deprecation headers added to live answers (`--inject-deprecation`).
+    pub inject_deprecation: Option<DeprecationHeaders>,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
 }
@@ -114,7 +123,7 @@ pub struct RecordConfig {
 /// What the server does.
 #[derive(Clone, Debug)]
 pub enum ModeConfig {
-    Record(RecordConfig),
+    Record(Box<RecordConfig>),
     Replay { cassette: PathBuf },
 }
 
@@ -129,7 +138,19 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// User redaction rules, added to the defaults.
     pub redaction: RedactionRules,
-    pub tokens: TokenMode,
+    /// How recorded answers become replayed ones.
+    pub replay: ReplayOptions,
+    pub latency: Latency,
+}
+
+/// The delay before a replayed answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Latency {
+    #[default]
+    None,
+    /// What the upstream took when the interaction was recorded.
+    Recorded,
+    Fixed(Duration),
 }
 
 impl Config {
@@ -139,9 +160,10 @@ impl Config {
     /// The first [`ConfigError`] found.
     pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
         match &cli.command {
-            Command::Record(args) => {
-                Self::from_serve(&args.serve, ModeConfig::Record(record_config(args)?))
-            }
+            Command::Record(args) => Self::from_serve(
+                &args.serve,
+                ModeConfig::Record(Box::new(record_config(args)?)),
+            ),
             Command::Replay(args) => Self::from_serve(
                 &args.serve,
                 ModeConfig::Replay {
@@ -165,12 +187,48 @@ impl Config {
             max_body_size: parse_size("--max-body-size", &serve.max_body_size)?,
             shutdown_grace: parse_duration("--shutdown-grace", &serve.shutdown_grace)?,
             redaction: redaction_rules(&serve.redact)?,
-            tokens: if serve.synthesize_tokens {
-                TokenMode::Synthesized
-            } else {
-                TokenMode::Stored
+            replay: ReplayOptions {
+                tokens: if serve.synthesize_tokens {
+                    TokenMode::Synthesized
+                } else {
+                    TokenMode::Stored
+                },
+                deprecation: if serve.no_deprecation_headers {
+                    None
+                } else {
+                    Some(deprecation_headers(serve)?)
+                },
+                dates: if serve.keep_recorded_date {
+                    DateMode::Recorded
+                } else {
+                    DateMode::Now
+                },
             },
+            latency: parse_latency(&serve.latency)?,
         })
+    }
+}
+
+fn deprecation_headers(serve: &ServeArgs) -> Result<DeprecationHeaders, ConfigError> {
+    Ok(DeprecationHeaders::from_flags(
+        serve.deprecation_date.as_deref(),
+        serve.sunset_date.as_deref(),
+        serve.deprecation_link.as_deref(),
+    )?)
+}
+
+fn parse_latency(value: &str) -> Result<Latency, ConfigError> {
+    let value = value.trim();
+    match value.to_ascii_lowercase().as_str() {
+        "none" | "0" => Ok(Latency::None),
+        "recorded" => Ok(Latency::Recorded),
+        text => {
+            let millis = text.strip_suffix("ms").unwrap_or(text);
+            millis
+                .parse::<u64>()
+                .map(|ms| Latency::Fixed(Duration::from_millis(ms)))
+                .map_err(|_| ConfigError::Latency(value.to_owned()))
+        }
     }
 }
 
@@ -217,6 +275,11 @@ fn record_config(args: &RecordArgs) -> Result<RecordConfig, ConfigError> {
         },
         scope: Scope::new(&args.includes),
         rewrite_urls: !args.no_rewrite_urls,
+        inject_deprecation: if args.inject_deprecation {
+            Some(deprecation_headers(&args.serve)?)
+        } else {
+            None
+        },
         connect_timeout: parse_duration(
             "--upstream-connect-timeout",
             &args.upstream_connect_timeout,
@@ -299,6 +362,21 @@ mod tests {
         );
         let err = config(&["replay", "--miss-status", "200"]).unwrap_err();
         assert!(err.to_string().contains("from 400 to 599"));
+        let err = config(&["replay", "--latency", "slow"]).unwrap_err();
+        assert!(err.to_string().contains("(e.g. --latency 250)"), "{err}");
+        let err = config(&[
+            "replay",
+            "--deprecation-date",
+            "2021-01-01",
+            "--sunset-date",
+            "2020-01-01",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("earlier than"), "{err}");
+        assert_eq!(
+            config(&["replay", "--latency", "250"]).unwrap().latency,
+            Latency::Fixed(Duration::from_millis(250))
+        );
         let err = config(&["replay", "--redact-regex", "(unclosed"]).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -17,6 +17,7 @@ pub mod capture;
 pub mod cassette;
 pub mod cli;
 pub mod config;
+pub mod deprecation;
 pub mod error;
 pub mod matching;
 pub mod origin;

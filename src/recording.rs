@@ -200,6 +200,7 @@ mod tests {
                 headers: vec![],
                 body: Body::Empty,
             },
+            latency_ms: None,
         }
     }
 

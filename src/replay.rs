@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -18,9 +19,30 @@ use serde_json::Value;
 use crate::cassette::{
     Body, CassetteError, LoadedCassette, RecordedRequest, RecordedResponse, ORIGIN_PLACEHOLDER,
 };
+use crate::deprecation::DeprecationHeaders;
 use crate::matching::MatchRules;
 use crate::proxy::headers::is_hop_by_hop;
 use crate::redaction::{last_eight, sha256_hex};
+use crate::scope::is_deprecated_family;
+
+/// How recorded answers are turned into replayed ones.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayOptions {
+    pub tokens: TokenMode,
+    /// Added to answers of the deprecated families; `None` with `--no-deprecation-headers`.
+    pub deprecation: Option<DeprecationHeaders>,
+    pub dates: DateMode,
+}
+
+/// Which `Date` a replayed answer carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DateMode {
+    /// The time of the replay; `X-RateLimit-Reset` moves by as much.
+    #[default]
+    Now,
+    /// The recorded one (`--keep-recorded-date`).
+    Recorded,
+}
 
 /// What a replayed creation response carries in `token`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -84,12 +106,88 @@ impl Template {
     }
 }
 
+/// Where a served header's value comes from.
+#[derive(Clone, Debug)]
+pub enum HeaderSource {
+    /// The recorded value (with the origin put back).
+    Recorded(Template),
+    /// `Date`: the time of the replay.
+    Now,
+    /// `X-RateLimit-Reset`: the recorded epoch seconds, moved by as much as `Date` moved.
+    RateLimitReset(u64),
+}
+
 /// A response ready to serve.
 #[derive(Clone, Debug)]
 pub struct PreparedResponse {
     pub status: StatusCode,
-    pub headers: Vec<(HeaderName, Template)>,
+    pub headers: Vec<(HeaderName, HeaderSource)>,
     pub body: Template,
+    /// The recorded `Date`, in Unix seconds.
+    pub recorded_date: Option<u64>,
+    /// The recorded `ETag`, for `If-None-Match`.
+    pub etag: Option<String>,
+    /// The recorded `Last-Modified`, for `If-Modified-Since`.
+    pub last_modified: Option<u64>,
+    /// How long the upstream took when this was recorded.
+    pub latency: Option<Duration>,
+}
+
+impl PreparedResponse {
+    /// Whether a conditional GET with these validators gets `304 Not Modified` (RFC 9110
+    /// §13.1: `If-None-Match` with weak comparison; `If-Modified-Since` only without it).
+    pub fn is_not_modified(
+        &self,
+        if_none_match: Option<&str>,
+        if_modified_since: Option<&str>,
+    ) -> bool {
+        if !self.status.is_success() {
+            return false;
+        }
+        if let Some(tags) = if_none_match {
+            let Some(etag) = &self.etag else { return false };
+            let ours = weak_opaque(etag);
+            return tags
+                .split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || weak_opaque(tag) == ours);
+        }
+        match (
+            if_modified_since.and_then(|since| httpdate::parse_http_date(since).ok()),
+            self.last_modified,
+        ) {
+            (Some(since), Some(modified)) => since
+                .duration_since(UNIX_EPOCH)
+                .is_ok_and(|since| since.as_secs() >= modified),
+            _ => false,
+        }
+    }
+}
+
+/// The opaque part of an entity tag, for weak comparison (`W/"x"` equals `"x"`).
+fn weak_opaque(tag: &str) -> &str {
+    tag.trim().strip_prefix("W/").unwrap_or(tag.trim())
+}
+
+/// Headers a `304 Not Modified` keeps (RFC 9110 §15.4.5, and what GHES sends on one).
+pub fn is_kept_on_304(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    matches!(
+        name,
+        "etag"
+            | "last-modified"
+            | "cache-control"
+            | "vary"
+            | "expires"
+            | "content-location"
+            | "date"
+            | "server"
+            | "deprecation"
+            | "sunset"
+            | "link"
+    ) || name.starts_with("x-ratelimit-")
+        || name.starts_with("x-github-")
+        || name.starts_with("access-control-")
 }
 
 /// One interaction of the set, with where it came from.
@@ -107,7 +205,31 @@ pub struct Entry {
 #[derive(Debug)]
 struct Track {
     entries: Vec<usize>,
+    /// Whether each entry's recorded request carried an `X-GitHub-OTP` code.
+    otp: Vec<bool>,
     next: AtomicUsize,
+}
+
+impl Track {
+    /// The position to serve and the cursor after it. Normally the cursor's entry, then the next
+    /// one (the last repeats). Two-factor flows are matched on whether a code is present: a
+    /// request with a code skips ahead to the recorded retry with one, and a request without a
+    /// code gets the nearest recorded challenge, so a client that sends its code at once, or
+    /// retries without one, sees what GHES would answer.
+    fn choose(&self, cursor: usize, otp: bool) -> (usize, usize) {
+        let last = self.entries.len() - 1;
+        let current = cursor.min(last);
+        let chosen = if self.otp[current] == otp {
+            current
+        } else if let Some(ahead) = (current + 1..=last).find(|&i| self.otp[i] == otp) {
+            ahead
+        } else if let Some(behind) = (0..current).rev().find(|&i| self.otp[i] == otp) {
+            return (behind, cursor);
+        } else {
+            current
+        };
+        (chosen, (chosen + 1).min(last))
+    }
 }
 
 /// The result of looking a request up.
@@ -204,7 +326,7 @@ impl ReplaySet {
         named: &[PathBuf],
         set: Vec<LoadedCassette>,
         rules: MatchRules,
-        tokens: TokenMode,
+        options: &ReplayOptions,
     ) -> Result<Self, CassetteError> {
         let mut cassettes = Vec::with_capacity(set.len());
         let mut entries = Vec::new();
@@ -212,19 +334,30 @@ impl ReplaySet {
         let mut synthetic = HashMap::new();
         for (cassette_no, loaded) in set.into_iter().enumerate() {
             for (i, mut interaction) in loaded.cassette.interactions.into_iter().enumerate() {
-                if tokens == TokenMode::Synthesized {
+                if options.tokens == TokenMode::Synthesized {
                     synthesize_tokens(&mut interaction.response, &mut synthetic);
                 }
-                let response = prepare(&loaded.path, i, &interaction.response)?;
+                if let Some(deprecation) = &options.deprecation {
+                    if is_deprecated_family(&interaction.request.path) {
+                        deprecation.apply_to_list(&mut interaction.response.headers);
+                    }
+                }
+                let latency = interaction.latency_ms.map(Duration::from_millis);
+                let response = prepare(
+                    &loaded.path,
+                    i,
+                    &interaction.response,
+                    options.dates,
+                    latency,
+                )?;
                 let key = rules.key(&interaction.request);
-                index
-                    .entry(key)
-                    .or_insert_with(|| Track {
-                        entries: Vec::new(),
-                        next: AtomicUsize::new(0),
-                    })
-                    .entries
-                    .push(entries.len());
+                let track = index.entry(key).or_insert_with(|| Track {
+                    entries: Vec::new(),
+                    otp: Vec::new(),
+                    next: AtomicUsize::new(0),
+                });
+                track.entries.push(entries.len());
+                track.otp.push(has_otp(&interaction.request));
                 entries.push(Entry {
                     cassette: cassette_no,
                     index: i,
@@ -289,14 +422,16 @@ impl ReplaySet {
         let key = self.rules.key(request);
         match self.index.get(&key) {
             Some(track) => {
-                let last = track.entries.len() - 1;
-                let position = track
+                let otp = has_otp(request);
+                let mut chosen = 0;
+                let _ = track
                     .next
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                        (n < last).then_some(n + 1)
-                    })
-                    .unwrap_or(last);
-                Lookup::Hit(&self.entries[track.entries[position.min(last)]])
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cursor| {
+                        let (position, next) = track.choose(cursor, otp);
+                        chosen = position;
+                        Some(next)
+                    });
+                Lookup::Hit(&self.entries[track.entries[chosen]])
             }
             None => Lookup::Miss(self.miss_report(request)),
         }
@@ -428,6 +563,8 @@ fn prepare(
     path: &Path,
     index: usize,
     response: &RecordedResponse,
+    dates: DateMode,
+    latency: Option<Duration>,
 ) -> Result<PreparedResponse, CassetteError> {
     let invalid = |message: String| CassetteError::Invalid {
         path: path.to_owned(),
@@ -440,6 +577,12 @@ fn prepare(
             response.status
         ))
     })?;
+    let recorded =
+        |name: &'static str| crate::cassette::header_values(&response.headers, name).next();
+    let recorded_date = recorded("date")
+        .and_then(|date| httpdate::parse_http_date(date).ok())
+        .and_then(|date| date.duration_since(UNIX_EPOCH).ok())
+        .map(|date| date.as_secs());
     let mut headers = Vec::with_capacity(response.headers.len());
     for (name, value) in &response.headers {
         if is_hop_by_hop(name) || name.eq_ignore_ascii_case("content-length") {
@@ -455,13 +598,33 @@ fn prepare(
                 "response header {name} has a value HTTP cannot carry: {value:?}"
             ))
         })?;
-        headers.push((header, Template::new(Bytes::from(value.clone()))));
+        let source = match (dates, recorded_date, header.as_str()) {
+            (DateMode::Now, Some(_), "date") => HeaderSource::Now,
+            (DateMode::Now, Some(_), "x-ratelimit-reset") => match value.trim().parse() {
+                Ok(reset) => HeaderSource::RateLimitReset(reset),
+                Err(_) => HeaderSource::Recorded(Template::new(Bytes::from(value.clone()))),
+            },
+            _ => HeaderSource::Recorded(Template::new(Bytes::from(value.clone()))),
+        };
+        headers.push((header, source));
     }
     Ok(PreparedResponse {
         status,
         headers,
         body: Template::new(response.body.to_bytes()),
+        recorded_date,
+        etag: recorded("etag").map(str::to_owned),
+        last_modified: recorded("last-modified")
+            .and_then(|date| httpdate::parse_http_date(date).ok())
+            .and_then(|date| date.duration_since(UNIX_EPOCH).ok())
+            .map(|date| date.as_secs()),
+        latency,
     })
+}
+
+/// Whether a request carries a two-factor code.
+fn has_otp(request: &RecordedRequest) -> bool {
+    request.header_values("x-github-otp").next().is_some()
 }
 
 #[cfg(test)]
@@ -486,6 +649,7 @@ mod tests {
                 )],
                 body: Body::Text(body.into()),
             },
+            latency_ms: None,
         }
     }
 
@@ -500,7 +664,7 @@ mod tests {
             &["c.json".into()],
             vec![loaded],
             MatchRules::default(),
-            TokenMode::Stored,
+            &ReplayOptions::default(),
         )
         .unwrap()
     }
@@ -609,7 +773,10 @@ mod tests {
             &[],
             vec![loaded],
             MatchRules::default(),
-            TokenMode::Synthesized,
+            &ReplayOptions {
+                tokens: TokenMode::Synthesized,
+                ..ReplayOptions::default()
+            },
         )
         .unwrap();
         let Lookup::Hit(entry) =
@@ -647,8 +814,13 @@ mod tests {
             path: "c.json".into(),
             cassette,
         };
-        let err = ReplaySet::new(&[], vec![loaded], MatchRules::default(), TokenMode::Stored)
-            .unwrap_err();
+        let err = ReplaySet::new(
+            &[],
+            vec![loaded],
+            MatchRules::default(),
+            &ReplayOptions::default(),
+        )
+        .unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("cassette c.json: interactions[1]: response header name"),

@@ -60,6 +60,9 @@ impl Default for Cassette {
 pub struct Interaction {
     pub request: RecordedRequest,
     pub response: RecordedResponse,
+    /// How long the upstream took to answer, in milliseconds (for `replay --latency recorded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
 }
 
 /// A request as it is stored and matched: already redacted, lower-case header names.

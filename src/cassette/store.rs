@@ -239,6 +239,7 @@ mod tests {
                     serde_json::json!([{"id": 1, "url": "{{origin}}/api/v3/authorizations/1"}]),
                 ),
             },
+            latency_ms: None,
         });
         cassette
     }

@@ -11,13 +11,14 @@
 //! ```
 //! The original request is only used to forward it; everything else sees its captured form.
 
+pub mod admin;
 pub mod answer;
 pub mod forward;
 pub mod headers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -27,12 +28,14 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use crate::capture::Capture;
-use crate::cassette::Interaction;
+use crate::cassette::{Interaction, RecordedRequest};
+use crate::config::Latency;
+use crate::deprecation::DeprecationHeaders;
 use crate::origin::{replace_origin, replace_origin_bytes, Origin};
 use crate::recording::Recorder;
 use crate::redaction::Secret;
-use crate::replay::{Entry, Lookup, MissReport, ReplaySet};
-use crate::scope::Scope;
+use crate::replay::{is_kept_on_304, Entry, HeaderSource, Lookup, MissReport, ReplaySet};
+use crate::scope::{is_deprecated_family, Scope};
 use answer::ErrorKind;
 use forward::{ForwardError, Forwarder, MAX_RESPONSE_BODY};
 use headers::strip_hop_by_hop;
@@ -70,6 +73,11 @@ pub struct Proxy {
     pub max_body_size: usize,
     /// Whether upstream URLs are rewritten to the proxy's origin in live answers.
     pub rewrite_urls: bool,
+    /// Deprecation headers added to live answers of the deprecated families.
+    pub inject_deprecation: Option<DeprecationHeaders>,
+    /// Delay before replayed answers.
+    pub latency: Latency,
+    pub clock: DateClock,
 }
 
 impl Proxy {
@@ -92,11 +100,7 @@ impl Proxy {
 
     async fn route(&self, request: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         if request.uri().path().starts_with(ADMIN_PREFIX) {
-            return answer::error(
-                StatusCode::NOT_FOUND,
-                ErrorKind::UnknownAdminEndpoint,
-                &format!("ghes-vcr has no admin endpoint {}", request.uri().path()),
-            );
+            return admin::handle(self, &request);
         }
         let origin = client_origin(&request, conn);
         match &self.forwarder {
@@ -128,12 +132,12 @@ impl Proxy {
         if let Some(replay) = &self.replay {
             replay.resolve_synthetic_tokens(&mut captured);
             match replay.lookup(&captured) {
-                Lookup::Hit(entry) => return serve(replay, entry, origin),
+                Lookup::Hit(entry) => return self.replayed(replay, entry, origin, &captured).await,
                 Lookup::Miss(report) if self.forwarder.is_none() => {
                     if captured.method == "HEAD" {
                         if let Some(entry) = replay.lookup_head_as_get(&captured) {
                             // hyper sends the headers and Content-Length, but no body, for HEAD.
-                            return serve(replay, entry, origin);
+                            return self.replayed(replay, entry, origin, &captured).await;
                         }
                     }
                     return self.miss(&report);
@@ -148,7 +152,8 @@ impl Proxy {
                 "ghes-vcr has no cassette loaded",
             );
         };
-        let deadline = tokio::time::Instant::now() + forwarder.response_timeout();
+        let started = tokio::time::Instant::now();
+        let deadline = started + forwarder.response_timeout();
         let (parts, body) = original.into_inner();
         let upstream = match forwarder.send(&parts, answer::full(body), true).await {
             Ok(response) => response,
@@ -182,6 +187,7 @@ impl Proxy {
                 return upstream_failure(&captured.summary(), &forwarder.bad_response(cause))
             }
         };
+        let latency = started.elapsed();
         strip_hop_by_hop(&mut head.headers);
         head.headers.remove(header::CONTENT_ENCODING);
         head.headers.remove(header::CONTENT_LENGTH);
@@ -192,9 +198,11 @@ impl Proxy {
                 .append(Interaction {
                     request: captured,
                     response: stored,
+                    latency_ms: Some(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX)),
                 })
                 .await;
         }
+        self.inject_deprecation(&parts.uri, &mut head.headers);
         let upstream_origin = &forwarder.upstream().origin;
         let body = if self.rewrite_urls {
             replace_origin_bytes(&decoded, upstream_origin.as_str(), origin.as_str())
@@ -234,7 +242,79 @@ impl Proxy {
         if self.rewrite_urls {
             rewrite_url_headers(&mut head.headers, &forwarder.upstream().origin, origin);
         }
+        self.inject_deprecation(&parts.uri, &mut head.headers);
         Response::from_parts(head, body.map_err(|err| Box::new(err) as BoxError).boxed())
+    }
+
+    /// `--inject-deprecation`: the deprecation headers on live answers of the deprecated families.
+    fn inject_deprecation(&self, uri: &http::Uri, headers: &mut HeaderMap) {
+        if let Some(deprecation) = &self.inject_deprecation {
+            if is_deprecated_family(uri.path()) {
+                deprecation.apply_to_map(headers);
+            }
+        }
+    }
+
+    /// The answer for a replay hit: this server's origin in place of the placeholder, the
+    /// time of the replay in `Date` (and `X-RateLimit-Reset` moved by as much), `304` for a
+    /// conditional GET whose validator matches, after the configured latency.
+    async fn replayed(
+        &self,
+        replay: &ReplaySet,
+        entry: &Entry,
+        origin: &Origin,
+        request: &RecordedRequest,
+    ) -> Response<ProxyBody> {
+        tracing::debug!(cassette.path = %replay.cassette_path(entry).display(), interaction.index = entry.index, "replayed");
+        let prepared = &entry.response;
+        let delay = match self.latency {
+            Latency::None => None,
+            Latency::Recorded => prepared.latency,
+            Latency::Fixed(delay) => Some(delay),
+        };
+        if let Some(delay) = delay.filter(|delay| !delay.is_zero()) {
+            tokio::time::sleep(delay).await;
+        }
+        let conditional = matches!(request.method.as_str(), "GET" | "HEAD");
+        let not_modified = conditional
+            && prepared.is_not_modified(
+                request.header_values("if-none-match").next(),
+                request.header_values("if-modified-since").next(),
+            );
+        let (now, date) = self.clock.now();
+        let shift = prepared
+            .recorded_date
+            .map_or(0, |recorded| now as i64 - recorded as i64);
+        let body = if not_modified {
+            Bytes::new()
+        } else {
+            prepared.body.render(origin.as_str())
+        };
+        let mut response = Response::new(answer::full(body));
+        *response.status_mut() = if not_modified {
+            StatusCode::NOT_MODIFIED
+        } else {
+            prepared.status
+        };
+        let headers = response.headers_mut();
+        for (name, source) in &prepared.headers {
+            if not_modified && !is_kept_on_304(name) {
+                continue;
+            }
+            let value = match source {
+                HeaderSource::Recorded(template) => {
+                    HeaderValue::from_maybe_shared(template.render(origin.as_str())).ok()
+                }
+                HeaderSource::Now => Some(date.clone()),
+                HeaderSource::RateLimitReset(reset) => {
+                    HeaderValue::from_str(&(*reset as i64 + shift).to_string()).ok()
+                }
+            };
+            if let Some(value) = value {
+                headers.append(name.clone(), value);
+            }
+        }
+        response
     }
 
     /// Buffers a request body up to the limit.
@@ -272,19 +352,28 @@ impl Proxy {
     }
 }
 
-/// Builds the answer for a replay hit, with this server's origin in place of the placeholder.
-fn serve(replay: &ReplaySet, entry: &Entry, origin: &Origin) -> Response<ProxyBody> {
-    tracing::debug!(cassette.path = %replay.cassette_path(entry).display(), interaction.index = entry.index, "replayed");
-    let prepared = &entry.response;
-    let mut response = Response::new(answer::full(prepared.body.render(origin.as_str())));
-    *response.status_mut() = prepared.status;
-    let headers = response.headers_mut();
-    for (name, value) in &prepared.headers {
-        if let Ok(value) = HeaderValue::from_maybe_shared(value.render(origin.as_str())) {
-            headers.append(name.clone(), value);
+/// The `Date` header value, formatted at most once a second.
+#[derive(Debug, Default)]
+pub struct DateClock {
+    cached: std::sync::Mutex<Option<(u64, HeaderValue)>>,
+}
+
+impl DateClock {
+    /// Now, in Unix seconds and as an HTTP-date.
+    pub fn now(&self) -> (u64, HeaderValue) {
+        let now = SystemTime::now();
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut cached = self.cached.lock().expect("date cache lock poisoned");
+        match &*cached {
+            Some((at, value)) if *at == secs => (secs, value.clone()),
+            _ => {
+                let value = HeaderValue::from_str(&httpdate::fmt_http_date(now))
+                    .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"));
+                *cached = Some((secs, value.clone()));
+                (secs, value)
+            }
         }
     }
-    response
 }
 
 /// 502 or 504 naming the upstream and the cause.

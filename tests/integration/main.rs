@@ -7,5 +7,6 @@ mod binary;
 mod fake_ghes_selftest;
 mod faults;
 mod record_replay;
+mod replay_fidelity;
 mod samples;
 mod secrets;

@@ -167,7 +167,15 @@ async fn recorded_session_replays_identically_with_the_upstream_stopped() {
     ghes.stop().await;
 
     // Another password: replay does not care which credentials CI uses.
-    let replayer = InProcess::start(&["replay", "--cassette", cassette_arg]).await;
+    // The recorded Date and no added headers, to compare with what the client saw live.
+    let replayer = InProcess::start(&[
+        "replay",
+        "--cassette",
+        cassette_arg,
+        "--keep-recorded-date",
+        "--no-deprecation-headers",
+    ])
+    .await;
     let replayed = lifecycle(&replayer.url, &secret("other-password")).await;
     replayer.stop().await.unwrap();
 
