@@ -1,15 +1,21 @@
 //! What a serving command runs: the [`Proxy`] built from a [`Config`], with the cassettes it
-//! needs loaded and its background tasks owned. Loading happens before anything is bound, so a
-//! malformed cassette stops the command before it listens.
+//! needs loaded, the journal opened, and its background tasks owned. Loading happens before
+//! anything is bound, so a malformed cassette stops the command before it listens.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::task::JoinHandle;
 
 use crate::capture::Capture;
-use crate::cassette::{load_set, Cassette, LoadedCassette};
-use crate::config::{Config, ModeConfig, RecordMode};
+use crate::cassette::{load_set, save_atomically, Cassette, LoadedCassette};
+use crate::config::{Config, ForwardConfig, ModeConfig, RecordMode};
 use crate::error::Error;
+use crate::journal::store::ADMIN_FILE;
+use crate::journal::{Journal, JournalConfig, Mode};
+use crate::metrics::Metrics;
 use crate::proxy::forward::Forwarder;
 use crate::proxy::{DateClock, Proxy};
 use crate::recording::{Recorder, RecordingSummary};
@@ -25,155 +31,149 @@ pub struct App {
     pub shutdown_grace: std::time::Duration,
     recorder: Option<Arc<Recorder>>,
     saver: Option<JoinHandle<()>>,
+    journal_writer: Option<JoinHandle<()>>,
+}
+
+/// The parts that differ between modes.
+struct Parts {
+    mode: Mode,
+    replay: Option<ReplaySet>,
+    recorder: Option<Arc<Recorder>>,
+    forward: Option<ForwardConfig>,
+    description: String,
 }
 
 impl App {
     /// Loads what `config` names and builds the proxy. Must run inside a tokio runtime (the
-    /// recorder's saver task starts here).
+    /// recorder's saver and the journal writer start here).
     ///
     /// # Errors
-    /// [`Error::Cassette`] for a cassette that cannot be loaded.
+    /// [`Error::Cassette`] for a cassette that cannot be loaded, [`Error::Journal`] for a
+    /// journal directory named with `--journal` that cannot be opened.
     pub fn load(config: &Config) -> Result<Self, Error> {
-        let redactor = Redactor::new(config.redaction.clone());
-        let (proxy, description) = match &config.mode {
-            ModeConfig::Replay { cassette } => {
-                let set = load_set(cassette)?;
-                let replay = ReplaySet::new(
-                    std::slice::from_ref(cassette),
-                    set,
-                    config.match_rules.clone(),
-                    &config.replay,
-                )?;
-                let description = format!(
-                    "mode=replay cassette={} interactions={} files={}",
-                    cassette.display(),
-                    replay.len(),
-                    replay.cassettes().len()
-                );
-                let proxy = Proxy {
-                    replay: Some(replay),
-                    recorder: None,
-                    forwarder: None,
-                    scope: Scope::default(),
-                    capture: Capture::new(redactor, None),
-                    miss_status: config.miss_status,
-                    max_body_size: config.max_body_size,
-                    rewrite_urls: true,
-                    inject_deprecation: None,
-                    latency: config.latency,
-                    clock: DateClock::default(),
-                };
-                (proxy, description)
-            }
-            ModeConfig::Record(record) => {
-                let exists = record.cassette.exists();
-                let load = || -> Result<Vec<LoadedCassette>, Error> {
-                    Ok(vec![LoadedCassette {
-                        path: record.cassette.clone(),
-                        cassette: Cassette::load(&record.cassette)?,
-                    }])
-                };
-                let replay_of = |set: Vec<LoadedCassette>| {
-                    ReplaySet::new(
-                        std::slice::from_ref(&record.cassette),
-                        set,
-                        config.match_rules.clone(),
-                        &config.replay,
-                    )
-                };
-                let (replay, recorder, forwarder, effective) = match (record.mode, exists) {
-                    (RecordMode::Once, true) => (
-                        Some(replay_of(load()?)?),
-                        None,
-                        None,
-                        "once (cassette exists: replay only)",
-                    ),
-                    (RecordMode::NewEpisodes, true) => {
-                        let loaded = load()?;
-                        let start = loaded[0].cassette.clone();
-                        (
-                            Some(replay_of(loaded)?),
-                            Some(Recorder::new(&record.cassette, start)),
-                            Some(()),
-                            "new-episodes",
-                        )
-                    }
-                    (RecordMode::Once | RecordMode::NewEpisodes, false) => (
-                        None,
-                        Some(Recorder::new(&record.cassette, Cassette::new())),
-                        Some(()),
-                        "recording a new cassette",
-                    ),
-                    (RecordMode::All, _) => (
-                        None,
-                        Some(Recorder::new(&record.cassette, Cassette::new())),
-                        Some(()),
-                        "all (rewriting the cassette)",
-                    ),
-                };
-                let forwarder = forwarder.map(|()| {
-                    Forwarder::new(
-                        record.upstream.clone(),
-                        record.connect_timeout,
-                        record.response_timeout,
-                    )
-                });
-                let description = format!(
-                    "mode=record record_mode={effective} cassette={} upstream={}",
-                    record.cassette.display(),
-                    record.upstream.origin
-                );
-                let proxy = Proxy {
-                    replay,
-                    recorder,
-                    forwarder,
-                    scope: record.scope.clone(),
-                    capture: Capture::new(redactor, Some(record.upstream.origin.clone())),
-                    miss_status: config.miss_status,
-                    max_body_size: config.max_body_size,
-                    rewrite_urls: record.rewrite_urls,
-                    inject_deprecation: record.inject_deprecation.clone(),
-                    latency: config.latency,
-                    clock: DateClock::default(),
-                };
-                (proxy, description)
-            }
+        let parts = parts(config)?;
+        let capture_origin = parts
+            .forward
+            .as_ref()
+            .map(|forward| forward.upstream.origin.clone());
+        let forwarder = parts
+            .forward
+            .as_ref()
+            .filter(|_| parts.mode != Mode::Replay)
+            .map(|forward| {
+                Forwarder::new(
+                    forward.upstream.clone(),
+                    forward.connect_timeout,
+                    forward.response_timeout,
+                )
+            });
+        let (journal, journal_writer) = match &config.journal {
+            Some(journal) => open_journal(journal)?.unzip(),
+            None => (None, None),
         };
-        let recorder = proxy.recorder.clone();
+        let proxy = Proxy {
+            replay: parts.replay,
+            recorder: parts.recorder.clone(),
+            forwarder,
+            scope: parts
+                .forward
+                .as_ref()
+                .map_or_else(Scope::default, |f| f.scope.clone()),
+            capture: Capture::new(Redactor::new(config.redaction.clone()), capture_origin),
+            miss_status: config.miss_status,
+            max_body_size: config.max_body_size,
+            rewrite_urls: parts.forward.as_ref().is_none_or(|f| f.rewrite_urls),
+            inject_deprecation: parts
+                .forward
+                .as_ref()
+                .and_then(|f| f.inject_deprecation.clone()),
+            latency: config.latency,
+            clock: DateClock::default(),
+            mode: parts.mode,
+            journal,
+            metrics: Metrics::default(),
+            started: Instant::now(),
+        };
+        let recorder = parts.recorder;
         let saver = recorder.as_ref().map(Recorder::spawn_saver);
+        let journal_note = proxy.journal.as_ref().map_or_else(
+            || "off".to_owned(),
+            |journal| journal.dir().display().to_string(),
+        );
         Ok(Self {
             proxy: Arc::new(proxy),
-            description,
+            description: format!("{} journal={journal_note}", parts.description),
             shutdown_grace: config.shutdown_grace,
             recorder,
             saver,
+            journal_writer,
         })
     }
 
-    /// Writes what is pending and stops the background tasks.
+    /// Tells readers of the journal where this proxy's admin endpoint is (`DIR/admin-url`).
+    pub fn announce_admin(&self, local: SocketAddr) {
+        let Some(journal) = &self.proxy.journal else {
+            return;
+        };
+        let host = if local.ip().is_unspecified() {
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
+        } else {
+            local
+        };
+        let url = format!("http://{host}\n");
+        if let Err(err) = save_atomically(&journal.dir().join(ADMIN_FILE), url.as_bytes()) {
+            tracing::warn!(cause = %err, "cannot write the journal's admin-url file; pass --admin to journal commands");
+        }
+    }
+
+    /// Writes what is pending and stops the background tasks: cassette first, then journal.
     ///
     /// # Errors
     /// [`Error::Unsaved`] when the cassette on disk misses recorded interactions.
     pub async fn finish(mut self) -> Result<Option<RecordingSummary>, Error> {
-        let Some(recorder) = self.recorder.take() else {
+        let summary = match self.recorder.take() {
+            Some(recorder) => {
+                recorder.close();
+                if let Some(saver) = self.saver.take() {
+                    let _ = saver.await;
+                }
+                Some(recorder.summary())
+            }
+            None => None,
+        };
+        if let Some(journal) = &self.proxy.journal {
+            journal.close();
+            if let Some(writer) = self.journal_writer.take() {
+                let _ = writer.await;
+            }
+            let _ = std::fs::remove_file(journal.dir().join(ADMIN_FILE));
+            let stats = journal.stats();
+            tracing::info!(
+                journal.written = stats.written,
+                journal.dropped = stats.dropped,
+                journal.entries = stats.entries,
+                "journal closed"
+            );
+        }
+        let Some(summary) = summary else {
             return Ok(None);
         };
-        recorder.close();
-        if let Some(saver) = self.saver.take() {
-            let _ = saver.await;
-        }
-        let summary = recorder.summary();
+        let path = self
+            .proxy
+            .recorder
+            .as_ref()
+            .map_or_else(PathBuf::new, |r| r.path().to_owned());
         if let Some(cause) = &summary.unsaved {
             return Err(Error::Unsaved {
-                path: recorder.path().to_owned(),
+                path,
                 cause: cause.clone(),
             });
         }
         if summary.recorded == 0 {
-            tracing::info!(cassette.path = %recorder.path().display(), "nothing recorded; cassette left as it was");
+            tracing::info!(cassette.path = %path.display(), "nothing recorded; cassette left as it was");
         } else {
             tracing::info!(
-                cassette.path = %recorder.path().display(),
+                cassette.path = %path.display(),
                 recorded = summary.recorded,
                 interactions = summary.interactions,
                 "saved {} new interactions ({} in the cassette)",
@@ -182,5 +182,107 @@ impl App {
             );
         }
         Ok(Some(summary))
+    }
+}
+
+fn parts(config: &Config) -> Result<Parts, Error> {
+    let replay_of = |named: &PathBuf, set: Vec<LoadedCassette>| {
+        ReplaySet::new(
+            std::slice::from_ref(named),
+            set,
+            config.match_rules.clone(),
+            &config.replay,
+        )
+    };
+    Ok(match &config.mode {
+        ModeConfig::Replay { cassette } => {
+            let replay = replay_of(cassette, load_set(cassette)?)?;
+            let description = format!(
+                "mode=replay cassette={} interactions={} files={}",
+                cassette.display(),
+                replay.len(),
+                replay.cassettes().len()
+            );
+            Parts {
+                mode: Mode::Replay,
+                replay: Some(replay),
+                recorder: None,
+                forward: None,
+                description,
+            }
+        }
+        ModeConfig::Passthrough(forward) => Parts {
+            mode: Mode::Passthrough,
+            replay: None,
+            recorder: None,
+            description: format!("mode=passthrough upstream={}", forward.upstream.origin),
+            forward: Some((**forward).clone()),
+        },
+        ModeConfig::Record(record) => {
+            let path = &record.cassette;
+            let load = || -> Result<Vec<LoadedCassette>, Error> {
+                Ok(vec![LoadedCassette {
+                    path: path.clone(),
+                    cassette: Cassette::load(path)?,
+                }])
+            };
+            let (mode, replay, recorder, effective) = match (record.mode, path.exists()) {
+                (RecordMode::Once, true) => (
+                    Mode::Replay,
+                    Some(replay_of(path, load()?)?),
+                    None,
+                    "once (cassette exists: replay only)",
+                ),
+                (RecordMode::NewEpisodes, true) => {
+                    let loaded = load()?;
+                    let start = loaded[0].cassette.clone();
+                    (
+                        Mode::Record,
+                        Some(replay_of(path, loaded)?),
+                        Some(Recorder::new(path, start)),
+                        "new-episodes",
+                    )
+                }
+                (RecordMode::Once | RecordMode::NewEpisodes, false) => (
+                    Mode::Record,
+                    None,
+                    Some(Recorder::new(path, Cassette::new())),
+                    "recording a new cassette",
+                ),
+                (RecordMode::All, _) => (
+                    Mode::Record,
+                    None,
+                    Some(Recorder::new(path, Cassette::new())),
+                    "all (rewriting the cassette)",
+                ),
+            };
+            Parts {
+                mode,
+                replay,
+                recorder,
+                description: format!(
+                    "mode=record record_mode={effective} cassette={} upstream={}",
+                    path.display(),
+                    record.forward.upstream.origin
+                ),
+                forward: Some(record.forward.clone()),
+            }
+        }
+    })
+}
+
+/// The journal and its writer task.
+type RunningJournal = (Arc<Journal>, JoinHandle<()>);
+
+/// Opens the journal. The default directory is skipped with a warning when another process
+/// holds it (e.g. two replays in one CI job); a directory named with `--journal` must open.
+fn open_journal(config: &JournalConfig) -> Result<Option<RunningJournal>, Error> {
+    match Journal::start(config) {
+        Ok(started) => Ok(Some(started)),
+        Err(err) if !config.explicit => {
+            tracing::warn!(cause = %err, "running without a journal");
+            Ok(None)
+        }
+        Err(err) => Err(Error::Journal(err)),
     }
 }

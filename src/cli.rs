@@ -20,6 +20,12 @@ pub enum Command {
     Record(RecordArgs),
     /// Answer from cassettes only; never contact any upstream.
     Replay(ReplayArgs),
+    /// Forward everything to the upstream GHES without recording; journal who calls the
+    /// deprecated API.
+    Passthrough(PassthroughArgs),
+    /// Read the traffic journal (also while a proxy is running).
+    #[command(subcommand)]
+    Journal(JournalCommand),
     /// Work with cassette files.
     #[command(subcommand)]
     Cassette(CassetteCommand),
@@ -29,6 +35,84 @@ pub enum Command {
 pub enum CassetteCommand {
     /// Scan files for secrets that survived redaction; exit 1 when any is found.
     Audit(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// One row per legacy client: User-Agent, credential, OAuth app, operations, counts, first
+    /// and last seen.
+    Report(ReportArgs),
+    /// Print entries as JSON lines.
+    Tail(TailArgs),
+    /// Write a time slice to a file, as JSON lines or as a cassette that replays.
+    Export(ExportArgs),
+}
+
+/// Where a journal is read from, and which slice of it.
+#[derive(Debug, Args)]
+pub struct JournalSourceArgs {
+    /// The journal directory [default: $XDG_STATE_HOME/ghes-vcr/journal].
+    #[arg(long, env = "GHES_VCR_JOURNAL", value_name = "DIR")]
+    pub journal: Option<PathBuf>,
+
+    /// Read through this running proxy's admin endpoint (e.g. http://127.0.0.1:8080) instead of
+    /// the directory; found automatically when the proxy holds the journal.
+    #[arg(long, env = "GHES_VCR_ADMIN", value_name = "URL")]
+    pub admin: Option<String>,
+
+    /// Only entries from this time on: RFC 3339 (2026-11-24T10:00:00Z), a date, or a duration
+    /// ago (2h, 7days).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only entries before this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub source: JournalSourceArgs,
+
+    #[arg(long, value_enum, default_value_t = ReportFormatArg::Table)]
+    pub format: ReportFormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub source: JournalSourceArgs,
+
+    /// Keep printing new entries as they are written.
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub source: JournalSourceArgs,
+
+    #[arg(long, value_enum)]
+    pub format: ExportFormatArg,
+
+    /// The file to write (replaced atomically).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormatArg {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormatArg {
+    Jsonl,
+    Cassette,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +208,44 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub redact: RedactArgs,
+
+    #[command(flatten)]
+    pub journal: JournalArgs,
+}
+
+/// The traffic journal of a serving command.
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    /// Journal directory (sled), created on demand [default: $XDG_STATE_HOME/ghes-vcr/journal,
+    /// i.e. ~/.local/state/ghes-vcr/journal].
+    #[arg(
+        long,
+        env = "GHES_VCR_JOURNAL",
+        value_name = "DIR",
+        conflicts_with = "no_journal"
+    )]
+    pub journal: Option<PathBuf>,
+
+    /// Do not journal.
+    #[arg(long, env = "GHES_VCR_NO_JOURNAL")]
+    pub no_journal: bool,
+
+    /// Keep at most this many entries (the oldest go first).
+    #[arg(long, env = "GHES_VCR_JOURNAL_MAX_ENTRIES", value_name = "N")]
+    pub journal_max_entries: Option<u64>,
+
+    /// Remove entries older than this (e.g. 30days).
+    #[arg(long, env = "GHES_VCR_JOURNAL_MAX_AGE", value_name = "DURATION")]
+    pub journal_max_age: Option<String>,
+
+    /// Bodies larger than this are not kept in the journal (e.g. 64KiB).
+    #[arg(
+        long,
+        env = "GHES_VCR_JOURNAL_BODY_LIMIT",
+        default_value = "64KiB",
+        value_name = "SIZE"
+    )]
+    pub journal_body_limit: String,
 }
 
 /// Redaction rules added to the defaults. Give replay the same rules as the recording, so that
@@ -158,22 +280,15 @@ pub struct RedactArgs {
     pub patterns: Vec<String>,
 }
 
+/// Flags of the commands that forward to an upstream (record, passthrough).
 #[derive(Debug, Args)]
-pub struct RecordArgs {
+pub struct ForwardArgs {
     /// Origin of the upstream GHES, e.g. https://ghes.example.com (clients keep their /api/v3 paths).
     #[arg(long, env = "GHES_VCR_UPSTREAM", value_name = "URL")]
     pub upstream: String,
 
-    /// Cassette file to record to.
-    #[arg(long, env = "GHES_VCR_CASSETTE", value_name = "FILE")]
-    pub cassette: PathBuf,
-
-    /// once: record if the cassette does not exist, else only replay it; new-episodes: replay
-    /// what matches and record the rest; all: forward everything and rewrite the cassette.
-    #[arg(long, env = "GHES_VCR_MODE", value_enum, default_value_t = RecordModeArg::Once)]
-    pub mode: RecordModeArg,
-
-    /// Also record paths under this prefix (repeatable; "/" records everything), e.g. /user.
+    /// Also record (and journal) paths under this prefix (repeatable; "/" means everything),
+    /// e.g. /user.
     #[arg(
         long = "include",
         env = "GHES_VCR_INCLUDE",
@@ -208,6 +323,30 @@ pub struct RecordArgs {
         value_name = "DURATION"
     )]
     pub upstream_timeout: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    #[command(flatten)]
+    pub forward: ForwardArgs,
+
+    /// Cassette file to record to.
+    #[arg(long, env = "GHES_VCR_CASSETTE", value_name = "FILE")]
+    pub cassette: PathBuf,
+
+    /// once: record if the cassette does not exist, else only replay it; new-episodes: replay
+    /// what matches and record the rest; all: forward everything and rewrite the cassette.
+    #[arg(long, env = "GHES_VCR_MODE", value_enum, default_value_t = RecordModeArg::Once)]
+    pub mode: RecordModeArg,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PassthroughArgs {
+    #[command(flatten)]
+    pub forward: ForwardArgs,
 
     #[command(flatten)]
     pub serve: ServeArgs,

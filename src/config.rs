@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use http::{StatusCode, Uri};
 
-use crate::cli::{Cli, Command, RecordArgs, RecordModeArg, RedactArgs, ServeArgs};
+use crate::cli::{Cli, Command, ForwardArgs, JournalArgs, RecordModeArg, RedactArgs, ServeArgs};
 use crate::deprecation::{DeprecationError, DeprecationHeaders};
+use crate::journal::JournalConfig;
 use crate::matching::MatchRules;
 use crate::origin::Origin;
 use crate::redaction::RedactionRules;
@@ -44,6 +45,12 @@ pub enum ConfigError {
         "--latency {0:?} is not none, recorded or a number of milliseconds (e.g. --latency 250)"
     )]
     Latency(String),
+    #[error("{flag} {value:?} is not a time: write RFC 3339 (2026-11-24T10:00:00Z), a date (2026-11-24) or a duration ago (2h, 7days)")]
+    Time { flag: &'static str, value: String },
+    #[error("--admin {0:?} is not an http origin (e.g. --admin http://127.0.0.1:8080)")]
+    Admin(String),
+    #[error("--journal-max-entries must be at least 1 (or use --no-journal)")]
+    MaxEntries,
     /// A command that does not serve was handed to [`Config::from_cli`].
     #[error("this command does not serve HTTP")]
     NotServing,
@@ -106,12 +113,10 @@ impl Upstream {
     }
 }
 
-/// Settings of `record`.
+/// Settings of the commands that forward (record, passthrough).
 #[derive(Clone, Debug)]
-pub struct RecordConfig {
+pub struct ForwardConfig {
     pub upstream: Upstream,
-    pub cassette: PathBuf,
-    pub mode: RecordMode,
     pub scope: Scope,
     pub rewrite_urls: bool,
     /// Deprecation headers added to live answers (`--inject-deprecation`).
@@ -120,11 +125,20 @@ pub struct RecordConfig {
     pub response_timeout: Duration,
 }
 
+/// Settings of `record`.
+#[derive(Clone, Debug)]
+pub struct RecordConfig {
+    pub forward: ForwardConfig,
+    pub cassette: PathBuf,
+    pub mode: RecordMode,
+}
+
 /// What the server does.
 #[derive(Clone, Debug)]
 pub enum ModeConfig {
     Record(Box<RecordConfig>),
     Replay { cassette: PathBuf },
+    Passthrough(Box<ForwardConfig>),
 }
 
 /// Everything a serving command needs, checked.
@@ -141,6 +155,8 @@ pub struct Config {
     /// How recorded answers become replayed ones.
     pub replay: ReplayOptions,
     pub latency: Latency,
+    /// `None` with `--no-journal`.
+    pub journal: Option<JournalConfig>,
 }
 
 /// The delay before a replayed answer.
@@ -162,7 +178,19 @@ impl Config {
         match &cli.command {
             Command::Record(args) => Self::from_serve(
                 &args.serve,
-                ModeConfig::Record(Box::new(record_config(args)?)),
+                ModeConfig::Record(Box::new(RecordConfig {
+                    forward: forward_config(&args.forward, &args.serve)?,
+                    cassette: args.cassette.clone(),
+                    mode: match args.mode {
+                        RecordModeArg::Once => RecordMode::Once,
+                        RecordModeArg::NewEpisodes => RecordMode::NewEpisodes,
+                        RecordModeArg::All => RecordMode::All,
+                    },
+                })),
+            ),
+            Command::Passthrough(args) => Self::from_serve(
+                &args.serve,
+                ModeConfig::Passthrough(Box::new(forward_config(&args.forward, &args.serve)?)),
             ),
             Command::Replay(args) => Self::from_serve(
                 &args.serve,
@@ -170,7 +198,7 @@ impl Config {
                     cassette: args.cassette.clone(),
                 },
             ),
-            Command::Cassette(_) => Err(ConfigError::NotServing),
+            Command::Cassette(_) | Command::Journal(_) => Err(ConfigError::NotServing),
         }
     }
 
@@ -205,6 +233,7 @@ impl Config {
                 },
             },
             latency: parse_latency(&serve.latency)?,
+            journal: journal_config(&serve.journal)?,
         })
     }
 }
@@ -261,22 +290,16 @@ fn redaction_rules(args: &RedactArgs) -> Result<RedactionRules, ConfigError> {
     })
 }
 
-fn record_config(args: &RecordArgs) -> Result<RecordConfig, ConfigError> {
+fn forward_config(args: &ForwardArgs, serve: &ServeArgs) -> Result<ForwardConfig, ConfigError> {
     if let Some(bad) = args.includes.iter().find(|prefix| !prefix.starts_with('/')) {
         return Err(ConfigError::Include(bad.clone()));
     }
-    Ok(RecordConfig {
+    Ok(ForwardConfig {
         upstream: Upstream::parse(&args.upstream)?,
-        cassette: args.cassette.clone(),
-        mode: match args.mode {
-            RecordModeArg::Once => RecordMode::Once,
-            RecordModeArg::NewEpisodes => RecordMode::NewEpisodes,
-            RecordModeArg::All => RecordMode::All,
-        },
         scope: Scope::new(&args.includes),
         rewrite_urls: !args.no_rewrite_urls,
         inject_deprecation: if args.inject_deprecation {
-            Some(deprecation_headers(&args.serve)?)
+            Some(deprecation_headers(serve)?)
         } else {
             None
         },
@@ -286,6 +309,29 @@ fn record_config(args: &RecordArgs) -> Result<RecordConfig, ConfigError> {
         )?,
         response_timeout: parse_duration("--upstream-timeout", &args.upstream_timeout)?,
     })
+}
+
+fn journal_config(args: &JournalArgs) -> Result<Option<JournalConfig>, ConfigError> {
+    if args.no_journal {
+        return Ok(None);
+    }
+    if args.journal_max_entries == Some(0) {
+        return Err(ConfigError::MaxEntries);
+    }
+    Ok(Some(JournalConfig {
+        dir: args
+            .journal
+            .clone()
+            .unwrap_or_else(crate::journal::default_dir),
+        explicit: args.journal.is_some(),
+        max_entries: args.journal_max_entries,
+        max_age: args
+            .journal_max_age
+            .as_deref()
+            .map(|age| parse_duration("--journal-max-age", age))
+            .transpose()?,
+        body_limit: parse_size("--journal-body-limit", &args.journal_body_limit)?,
+    }))
 }
 
 fn parse_size(flag: &'static str, value: &str) -> Result<usize, ConfigError> {
@@ -342,7 +388,10 @@ mod tests {
         let ModeConfig::Record(record) = ok.mode else {
             panic!()
         };
-        assert_eq!(record.upstream.origin.as_str(), "https://ghes.example.com");
+        assert_eq!(
+            record.forward.upstream.origin.as_str(),
+            "https://ghes.example.com"
+        );
         for (bad, reason) in [
             ("ghes.example.com", "no scheme"),
             ("ftp://ghes.example.com", "http or https"),
@@ -387,4 +436,74 @@ mod tests {
             .to_string()
             .starts_with("--match-on: unknown match field \"verb\""));
     }
+}
+
+/// Which journal a `journal` command reads, and which slice of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalQuery {
+    pub dir: std::path::PathBuf,
+    /// A running proxy's admin origin.
+    pub admin: Option<String>,
+    /// Microseconds since the Unix epoch.
+    pub since: Option<u64>,
+    pub until: Option<u64>,
+}
+
+impl JournalQuery {
+    /// Checks a `journal` command's source flags.
+    ///
+    /// # Errors
+    /// [`ConfigError::Time`] or [`ConfigError::Admin`].
+    pub fn from_cli(args: &crate::cli::JournalSourceArgs) -> Result<Self, ConfigError> {
+        if let Some(admin) = &args.admin {
+            let ok = admin
+                .parse::<Uri>()
+                .is_ok_and(|uri| uri.scheme_str() == Some("http") && uri.authority().is_some());
+            if !ok {
+                return Err(ConfigError::Admin(admin.clone()));
+            }
+        }
+        Ok(Self {
+            dir: args
+                .journal
+                .clone()
+                .unwrap_or_else(crate::journal::default_dir),
+            admin: args.admin.clone(),
+            since: args
+                .since
+                .as_deref()
+                .map(|v| parse_time("--since", v))
+                .transpose()?,
+            until: args
+                .until
+                .as_deref()
+                .map(|v| parse_time("--until", v))
+                .transpose()?,
+        })
+    }
+}
+
+/// RFC 3339, a bare date (midnight UTC), or a duration before now; in microseconds.
+fn parse_time(flag: &'static str, value: &str) -> Result<u64, ConfigError> {
+    let text = value.trim();
+    let err = || ConfigError::Time {
+        flag,
+        value: value.to_owned(),
+    };
+    let now = std::time::SystemTime::now();
+    let time = if let Ok(ago) = humantime::parse_duration(text) {
+        now.checked_sub(ago).ok_or_else(err)?
+    } else {
+        let full = if text.len() == 10 {
+            format!("{text}T00:00:00Z")
+        } else {
+            text.to_owned()
+        };
+        humantime::parse_rfc3339_weak(&full)
+            .or_else(|_| humantime::parse_rfc3339(&full))
+            .map_err(|_| err())?
+    };
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .map_err(|_| err())
 }

@@ -25,6 +25,9 @@ pub enum Error {
     /// The final save of a recording failed, so the cassette on disk misses interactions.
     #[error("cassette {} is missing recorded interactions: {cause}", path.display())]
     Unsaved { path: PathBuf, cause: String },
+    /// The journal named with `--journal` could not be opened.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::store::JournalError),
     /// The async runtime could not start.
     #[error("cannot start the runtime")]
     Runtime(#[source] std::io::Error),

@@ -8,6 +8,8 @@
 //! - [`proxy`] is the request pipeline; [`proxy::forward`] talks to the upstream.
 //! - [`capture`] is the one step where an exchange becomes what is stored, using
 //!   [`redaction`] and [`origin`]; [`scope`] decides which paths are recorded.
+//! - [`journal`] keeps a sled record of who calls the deprecated API, with [`operations`] naming
+//!   what they call; [`metrics`] counts it for Prometheus.
 //! - [`cassette`] is the file format; [`recording`] appends and saves; [`replay`] and
 //!   [`matching`] answer from cassettes; [`audit`] scans files for secrets that survived.
 
@@ -19,7 +21,10 @@ pub mod cli;
 pub mod config;
 pub mod deprecation;
 pub mod error;
+pub mod journal;
 pub mod matching;
+pub mod metrics;
+pub mod operations;
 pub mod origin;
 pub mod proxy;
 pub mod recording;

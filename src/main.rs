@@ -4,8 +4,13 @@ use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use clap::Parser;
-use ghes_vcr::cli::{CassetteCommand, Cli, Command};
+use ghes_vcr::cli::{
+    CassetteCommand, Cli, Command, ExportFormatArg, JournalCommand, ReportFormatArg,
+};
+use ghes_vcr::config::JournalQuery;
 use ghes_vcr::error::EXIT_ERROR;
+use ghes_vcr::journal::commands::{self, ExportFormat};
+use ghes_vcr::journal::report::Format;
 use ghes_vcr::{server, shutdown, App, Config, Error};
 use tracing_subscriber::EnvFilter;
 
@@ -13,8 +18,10 @@ fn main() -> ExitCode {
     ghes_vcr::install_crypto_provider();
     let cli = Cli::parse();
     init_tracing();
-    if let Command::Cassette(CassetteCommand::Audit(args)) = &cli.command {
-        return audit(&args.paths);
+    match &cli.command {
+        Command::Cassette(CassetteCommand::Audit(args)) => return audit(&args.paths),
+        Command::Journal(command) => return journal(command),
+        _ => {}
     }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,6 +73,64 @@ fn audit(paths: &[std::path::PathBuf]) -> ExitCode {
             );
             ExitCode::from(1)
         }
+        Err(err) => {
+            eprintln!("ghes-vcr: error: {}", error_chain(&err));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// `journal report|tail|export`.
+fn journal(command: &JournalCommand) -> ExitCode {
+    let source = match command {
+        JournalCommand::Report(args) => &args.source,
+        JournalCommand::Tail(args) => &args.source,
+        JournalCommand::Export(args) => &args.source,
+    };
+    let query = match JournalQuery::from_cli(source) {
+        Ok(query) => query,
+        Err(err) => {
+            eprintln!("ghes-vcr: error: {}", error_chain(&err));
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("ghes-vcr: error: cannot start the runtime: {err}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let result = runtime.block_on(async {
+        match command {
+            JournalCommand::Report(args) => {
+                let format = match args.format {
+                    ReportFormatArg::Table => Format::Table,
+                    ReportFormatArg::Json => Format::Json,
+                    ReportFormatArg::Csv => Format::Csv,
+                };
+                commands::report(&query, format).await
+            }
+            JournalCommand::Tail(args) => commands::tail(&query, args.follow).await,
+            JournalCommand::Export(args) => {
+                let format = match args.format {
+                    ExportFormatArg::Jsonl => ExportFormat::Jsonl,
+                    ExportFormatArg::Cassette => ExportFormat::Cassette,
+                };
+                let written = commands::export(&query, format, &args.output).await?;
+                eprintln!(
+                    "ghes-vcr: wrote {written} entries to {}",
+                    args.output.display()
+                );
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("ghes-vcr: error: {}", error_chain(&err));
             ExitCode::from(EXIT_ERROR)

@@ -164,6 +164,31 @@ impl PreparedResponse {
     }
 }
 
+impl PreparedResponse {
+    /// The stored form again (origin placeholder, recorded `Date`), for the journal.
+    pub fn to_recorded(&self) -> RecordedResponse {
+        let headers = self
+            .headers
+            .iter()
+            .filter_map(|(name, source)| match source {
+                HeaderSource::Recorded(template) => Some((
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(&template.render(ORIGIN_PLACEHOLDER)).into_owned(),
+                )),
+                HeaderSource::Now | HeaderSource::RateLimitReset(_) => None,
+            })
+            .collect();
+        RecordedResponse {
+            status: self.status.as_u16(),
+            headers,
+            body: Body::from_bytes(
+                &self.body.render(ORIGIN_PLACEHOLDER),
+                crate::cassette::body::Fidelity::Exact,
+            ),
+        }
+    }
+}
+
 /// The opaque part of an entity tag, for weak comparison (`W/"x"` equals `"x"`).
 fn weak_opaque(tag: &str) -> &str {
     tag.trim().strip_prefix("W/").unwrap_or(tag.trim())

@@ -26,6 +26,7 @@ pub async fn run(
 ) -> Result<Option<RecordingSummary>, Error> {
     let local = listener.local_addr().map_err(Error::Runtime)?;
     tracing::info!(listen.addr = %local, "{}", app.description);
+    app.announce_admin(local);
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);

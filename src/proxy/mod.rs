@@ -28,9 +28,11 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use crate::capture::Capture;
-use crate::cassette::{Interaction, RecordedRequest};
+use crate::cassette::{Interaction, RecordedRequest, RecordedResponse};
 use crate::config::Latency;
 use crate::deprecation::DeprecationHeaders;
+use crate::journal::{Exchange, Journal, Mode, Outcome};
+use crate::metrics::Metrics;
 use crate::origin::{replace_origin, replace_origin_bytes, Origin};
 use crate::recording::Recorder;
 use crate::redaction::Secret;
@@ -78,50 +80,66 @@ pub struct Proxy {
     /// Delay before replayed answers.
     pub latency: Latency,
     pub clock: DateClock,
+    /// Which command this is, for the journal.
+    pub mode: Mode,
+    /// Where exchanges are journaled (off with `--no-journal`).
+    pub journal: Option<Arc<Journal>>,
+    pub metrics: Metrics,
+    pub started: Instant,
 }
 
 impl Proxy {
-    /// Answers one request; never fails (failures become proxy-made answers).
+    /// Answers one request; never fails (failures become proxy-made answers). In-scope
+    /// exchanges are counted in the metrics and queued for the journal.
     pub async fn handle(&self, request: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let response = self.route(request, conn).await;
+        if path.starts_with(ADMIN_PREFIX) {
+            return admin::handle(self, request).await;
+        }
+        let origin = client_origin(&request, conn);
+        let (response, exchange) = match &self.forwarder {
+            Some(forwarder) if !self.scope.is_in_scope(&path) => {
+                (self.stream_through(forwarder, request, &origin).await, None)
+            }
+            _ => self.record_or_replay(request, &origin).await,
+        };
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        let outcome = exchange.as_ref().map(|exchange| exchange.outcome);
+        self.metrics.observe(
+            crate::operations::operation(method.as_str(), &path),
+            status,
+            outcome,
+            elapsed,
+        );
+        if let (Some(journal), Some(exchange)) = (&self.journal, exchange) {
+            journal.record(exchange, self.mode, conn.peer.to_string(), elapsed);
+        }
         tracing::debug!(
             client.addr = %conn.peer,
             http.method = %method,
             http.path = %path,
-            http.status = response.status().as_u16(),
-            elapsed_us = started.elapsed().as_micros() as u64,
+            http.status = status,
+            elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
             "exchange"
         );
         response
     }
 
-    async fn route(&self, request: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
-        if request.uri().path().starts_with(ADMIN_PREFIX) {
-            return admin::handle(self, &request);
-        }
-        let origin = client_origin(&request, conn);
-        match &self.forwarder {
-            Some(forwarder) if !self.scope.is_in_scope(request.uri().path()) => {
-                self.stream_through(forwarder, request, &origin).await
-            }
-            _ => self.record_or_replay(request, &origin).await,
-        }
-    }
-
     /// In-scope requests (and every request in replay): answer from the cassettes, or forward
-    /// and record.
+    /// (and record). Returns what the journal needs to know, unless the request never got that
+    /// far (a body over the limit).
     async fn record_or_replay(
         &self,
         request: Request<Incoming>,
         origin: &Origin,
-    ) -> Response<ProxyBody> {
+    ) -> (Response<ProxyBody>, Option<Exchange>) {
         let (parts, body) = request.into_parts();
         let body = match self.read_body(&parts.headers, body).await {
             Ok(body) => body,
-            Err(response) => return response,
+            Err(response) => return (response, None),
         };
         let mut captured = self
             .capture
@@ -131,33 +149,118 @@ impl Proxy {
         let original = Secret::new((parts, body));
         if let Some(replay) = &self.replay {
             replay.resolve_synthetic_tokens(&mut captured);
-            match replay.lookup(&captured) {
-                Lookup::Hit(entry) => return self.replayed(replay, entry, origin, &captured).await,
+            let hit = match replay.lookup(&captured) {
+                Lookup::Hit(entry) => Some(entry),
                 Lookup::Miss(report) if self.forwarder.is_none() => {
-                    if captured.method == "HEAD" {
-                        if let Some(entry) = replay.lookup_head_as_get(&captured) {
-                            // hyper sends the headers and Content-Length, but no body, for HEAD.
-                            return self.replayed(replay, entry, origin, &captured).await;
+                    // hyper sends the headers and Content-Length, but no body, for HEAD.
+                    let head = (captured.method == "HEAD")
+                        .then(|| replay.lookup_head_as_get(&captured))
+                        .flatten();
+                    match head {
+                        Some(entry) => Some(entry),
+                        None => {
+                            let response = self.miss(&report);
+                            let exchange = self.exchange(
+                                captured,
+                                None,
+                                response.status(),
+                                Outcome::ReplayMiss,
+                            );
+                            return (response, exchange);
                         }
                     }
-                    return self.miss(&report);
                 }
-                Lookup::Miss(_) => {}
+                Lookup::Miss(_) => None,
+            };
+            if let Some(entry) = hit {
+                let response = self.replayed(replay, entry, origin, &captured).await;
+                let exchange = self.journal.as_ref().map(|_| Exchange {
+                    status: response.status().as_u16(),
+                    response: Some(entry.response.to_recorded()),
+                    request: captured,
+                    outcome: Outcome::Replayed,
+                    upstream_latency: None,
+                    cassette: Some(replay.cassette_path(entry).to_owned()),
+                    interaction: Some(entry.index),
+                });
+                return (response, exchange);
             }
         }
         let Some(forwarder) = &self.forwarder else {
-            return answer::error(
+            let response = answer::error(
                 self.miss_status,
                 ErrorKind::ReplayMiss,
                 "ghes-vcr has no cassette loaded",
             );
+            return (response, None);
         };
+        let (parts, body) = original.into_inner();
+        match self
+            .forward_buffered(forwarder, &parts, body, &captured)
+            .await
+        {
+            Err(response) => {
+                let exchange =
+                    self.exchange(captured, None, response.status(), Outcome::UpstreamError);
+                (response, exchange)
+            }
+            Ok((mut head, decoded, latency)) => {
+                let needs_stored = self.recorder.is_some() || self.journal.is_some();
+                let stored = needs_stored
+                    .then(|| self.capture.response(head.status, &head.headers, &decoded));
+                let outcome = match (&self.recorder, &stored) {
+                    (Some(recorder), Some(stored)) => {
+                        tracing::info!(http.request = %captured.summary(), http.status = stored.status, cassette.path = %recorder.path().display(), "recorded");
+                        recorder
+                            .append(Interaction {
+                                request: captured.clone(),
+                                response: stored.clone(),
+                                latency_ms: Some(
+                                    u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+                                ),
+                            })
+                            .await;
+                        Outcome::Recorded
+                    }
+                    _ => Outcome::Forwarded,
+                };
+                self.inject_deprecation(&parts.uri, &mut head.headers);
+                let upstream_origin = &forwarder.upstream().origin;
+                let body = if self.rewrite_urls {
+                    rewrite_url_headers(&mut head.headers, upstream_origin, origin);
+                    replace_origin_bytes(&decoded, upstream_origin.as_str(), origin.as_str())
+                        .map_or(decoded, Bytes::from)
+                } else {
+                    decoded
+                };
+                let exchange = self.journal.as_ref().map(|_| Exchange {
+                    status: head.status.as_u16(),
+                    request: captured,
+                    response: stored,
+                    outcome,
+                    upstream_latency: Some(latency),
+                    cassette: None,
+                    interaction: None,
+                });
+                (Response::from_parts(head, answer::full(body)), exchange)
+            }
+        }
+    }
+
+    /// Forwards a buffered request and reads the whole answer, decoded, with hop-by-hop and
+    /// derived headers removed; also returns how long the upstream took.
+    async fn forward_buffered(
+        &self,
+        forwarder: &Forwarder,
+        parts: &http::request::Parts,
+        body: Bytes,
+        captured: &RecordedRequest,
+    ) -> Result<(http::response::Parts, Bytes, std::time::Duration), Response<ProxyBody>> {
         let started = tokio::time::Instant::now();
         let deadline = started + forwarder.response_timeout();
-        let (parts, body) = original.into_inner();
-        let upstream = match forwarder.send(&parts, answer::full(body), true).await {
+        let upstream = match forwarder.send(parts, answer::full(body), true).await {
             Ok(response) => response,
-            Err(err) => return upstream_failure(&captured.summary(), &err),
+            Err(err) => return Err(upstream_failure(&captured.summary(), &err)),
         };
         let (mut head, upstream_body) = upstream.into_parts();
         let collected = tokio::time::timeout_at(
@@ -168,13 +271,12 @@ impl Proxy {
         let raw = match collected {
             Ok(Ok(collected)) => collected.to_bytes(),
             Ok(Err(err)) => {
-                return upstream_failure(
-                    &captured.summary(),
-                    &forwarder.bad_response(format!("reading the body failed: {err}")),
-                )
+                let cause = forwarder.bad_response(format!("reading the body failed: {err}"));
+                return Err(upstream_failure(&captured.summary(), &cause));
             }
-            Err(_) => return upstream_failure(&captured.summary(), &forwarder.timeout()),
+            Err(_) => return Err(upstream_failure(&captured.summary(), &forwarder.timeout())),
         };
+        let latency = started.elapsed();
         let encoding = head
             .headers
             .get(header::CONTENT_ENCODING)
@@ -184,36 +286,35 @@ impl Proxy {
         let decoded = match forward::decode(&encoding, raw) {
             Ok(decoded) => decoded,
             Err(cause) => {
-                return upstream_failure(&captured.summary(), &forwarder.bad_response(cause))
+                return Err(upstream_failure(
+                    &captured.summary(),
+                    &forwarder.bad_response(cause),
+                ))
             }
         };
-        let latency = started.elapsed();
         strip_hop_by_hop(&mut head.headers);
         head.headers.remove(header::CONTENT_ENCODING);
         head.headers.remove(header::CONTENT_LENGTH);
-        if let Some(recorder) = &self.recorder {
-            let stored = self.capture.response(head.status, &head.headers, &decoded);
-            tracing::info!(http.request = %captured.summary(), http.status = stored.status, cassette.path = %recorder.path().display(), "recorded");
-            recorder
-                .append(Interaction {
-                    request: captured,
-                    response: stored,
-                    latency_ms: Some(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX)),
-                })
-                .await;
-        }
-        self.inject_deprecation(&parts.uri, &mut head.headers);
-        let upstream_origin = &forwarder.upstream().origin;
-        let body = if self.rewrite_urls {
-            replace_origin_bytes(&decoded, upstream_origin.as_str(), origin.as_str())
-                .map_or(decoded, Bytes::from)
-        } else {
-            decoded
-        };
-        if self.rewrite_urls {
-            rewrite_url_headers(&mut head.headers, upstream_origin, origin);
-        }
-        Response::from_parts(head, answer::full(body))
+        Ok((head, decoded, latency))
+    }
+
+    /// An exchange the proxy answered itself, for the journal (when it is on).
+    fn exchange(
+        &self,
+        request: RecordedRequest,
+        response: Option<RecordedResponse>,
+        status: StatusCode,
+        outcome: Outcome,
+    ) -> Option<Exchange> {
+        self.journal.as_ref().map(|_| Exchange {
+            request,
+            response,
+            status: status.as_u16(),
+            outcome,
+            upstream_latency: None,
+            cassette: None,
+            interaction: None,
+        })
     }
 
     /// The replay-miss answer, also logged at warn level.

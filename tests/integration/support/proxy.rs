@@ -31,9 +31,17 @@ impl InProcess {
     }
 
     pub async fn try_start(args: &[&str]) -> Result<Self, Error> {
+        // In-process proxies journal only when a test names a directory: the default one is
+        // shared, and sled allows one process (here: one database handle) per directory.
+        let journal: &[&str] = if args.contains(&"--journal") {
+            &[]
+        } else {
+            &["--no-journal"]
+        };
         let argv = std::iter::once("ghes-vcr")
             .chain(args.iter().copied())
-            .chain(["--listen", "127.0.0.1:0"]);
+            .chain(["--listen", "127.0.0.1:0"])
+            .chain(journal.iter().copied());
         let cli =
             Cli::try_parse_from(argv).unwrap_or_else(|err| panic!("bad test arguments: {err}"));
         let config = Config::from_cli(&cli)?;

@@ -1,0 +1,230 @@
+//! The traffic journal: who still calls the deprecated API.
+//!
+//! Every in-scope exchange (and every replayed one) becomes a [`JournalEntry`], built from the
+//! same redacted capture as cassettes. Entries go through a bounded queue to one writer task that
+//! batches them into sled off the async runtime ([`store`]); when the writer falls behind,
+//! entries are dropped and counted instead of slowing the traffic. Keys are big-endian `u64`
+//! microsecond timestamps (made unique by the writer), so iteration is in time order and time
+//! ranges are key ranges. [`report`] turns entries into one row per legacy client; [`reader`]
+//! reads a journal directly, or through a running proxy's admin endpoint when the proxy holds
+//! the database (sled allows one process per database).
+
+pub mod commands;
+pub mod reader;
+pub mod report;
+pub mod store;
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cassette::{Body, RecordedRequest, RecordedResponse};
+
+pub use store::{Journal, JournalStats};
+
+/// How an exchange ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Forwarded and answered by the upstream (passthrough).
+    Forwarded,
+    /// Forwarded, answered and saved to a cassette (record).
+    Recorded,
+    /// Answered from a cassette.
+    Replayed,
+    /// No cassette held the request.
+    ReplayMiss,
+    /// The upstream could not be reached, timed out or sent something unusable.
+    UpstreamError,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Forwarded => "forwarded",
+            Outcome::Recorded => "recorded",
+            Outcome::Replayed => "replayed",
+            Outcome::ReplayMiss => "replay-miss",
+            Outcome::UpstreamError => "upstream-error",
+        }
+    }
+}
+
+/// Which command served an exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Record,
+    Replay,
+    Passthrough,
+}
+
+/// One journaled exchange. Everything in it is redacted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// The key: microseconds since the Unix epoch, made unique.
+    pub id: u64,
+    /// RFC 3339, for people.
+    pub time: String,
+    pub mode: Mode,
+    /// The client's address.
+    pub client: String,
+    pub method: String,
+    pub path: String,
+    /// e.g. `oauth-authorizations/update-authorization`.
+    pub operation: Option<String>,
+    pub status: u16,
+    pub outcome: Outcome,
+    pub upstream_latency_us: Option<u64>,
+    pub total_latency_us: u64,
+    pub user_agent: Option<String>,
+    /// `basic:<user>` or `token:<sha256>` (see [`crate::matching::identity`]).
+    pub credential: Option<String>,
+    /// The OAuth app, from the path or the body.
+    pub client_id: Option<String>,
+    pub note: Option<String>,
+    pub note_url: Option<String>,
+    pub fingerprint: Option<String>,
+    /// For replays: the cassette and `interactions[N]` that answered.
+    pub cassette: Option<String>,
+    pub interaction: Option<usize>,
+    pub request: RecordedRequest,
+    pub response: Option<RecordedResponse>,
+    /// Whether a body was cut to the journal's body limit.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+/// What the proxy knows of an exchange when it is done, before it becomes an entry.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    pub request: RecordedRequest,
+    pub response: Option<RecordedResponse>,
+    pub status: u16,
+    pub outcome: Outcome,
+    pub upstream_latency: Option<Duration>,
+    pub cassette: Option<PathBuf>,
+    pub interaction: Option<usize>,
+}
+
+/// Journal settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalConfig {
+    pub dir: PathBuf,
+    /// Whether the directory was named by the user (then failing to open it is an error; the
+    /// default directory is skipped with a warning when another process holds it).
+    pub explicit: bool,
+    pub max_entries: Option<u64>,
+    pub max_age: Option<Duration>,
+    /// Bodies larger than this are cut (and the entry marked `truncated`).
+    pub body_limit: usize,
+}
+
+/// The default journal directory: `$XDG_STATE_HOME/ghes-vcr/journal`, else
+/// `~/.local/state/ghes-vcr/journal`, else `.ghes-vcr/journal`.
+pub fn default_dir() -> PathBuf {
+    dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|home| home.join(".local/state")))
+        .map_or_else(
+            || PathBuf::from(".ghes-vcr/journal"),
+            |dir| dir.join("ghes-vcr/journal"),
+        )
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// RFC 3339 with milliseconds.
+pub fn format_time(micros: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_micros(micros)).to_string()
+}
+
+impl JournalEntry {
+    /// Builds an entry from a finished exchange.
+    pub fn new(
+        exchange: Exchange,
+        mode: Mode,
+        client: &str,
+        total: Duration,
+        body_limit: usize,
+    ) -> Self {
+        let Exchange {
+            mut request,
+            mut response,
+            status,
+            outcome,
+            upstream_latency,
+            cassette,
+            interaction,
+        } = exchange;
+        let json = request.body.as_json();
+        let field = |name: &str| {
+            json.and_then(|body| body.get(name))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let client_id = crate::operations::path_client_id(&request.path)
+            .map(str::to_owned)
+            .or_else(|| field("client_id"));
+        let (note, note_url, fingerprint) =
+            (field("note"), field("note_url"), field("fingerprint"));
+        let mut truncated = cap(&mut request.body, body_limit);
+        if let Some(response) = &mut response {
+            truncated |= cap(&mut response.body, body_limit);
+        }
+        let credential = Some(crate::matching::identity(&request)).filter(|id| !id.is_empty());
+        let user_agent = request
+            .header_values("user-agent")
+            .next()
+            .map(str::to_owned);
+        let micros = now_micros();
+        Self {
+            id: micros,
+            time: format_time(micros),
+            mode,
+            client: client.to_owned(),
+            method: request.method.clone(),
+            path: request.path.clone(),
+            operation: crate::operations::operation(&request.method, &request.path)
+                .map(str::to_owned),
+            status,
+            outcome,
+            upstream_latency_us: upstream_latency
+                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            total_latency_us: u64::try_from(total.as_micros()).unwrap_or(u64::MAX),
+            user_agent,
+            credential,
+            client_id,
+            note,
+            note_url,
+            fingerprint,
+            cassette: cassette.map(|path| path.display().to_string()),
+            interaction,
+            request,
+            response,
+            truncated,
+        }
+    }
+
+    /// Whether the exchange failed (an error status or a proxy-made answer).
+    pub fn is_error(&self) -> bool {
+        self.status >= 400 || matches!(self.outcome, Outcome::ReplayMiss | Outcome::UpstreamError)
+    }
+}
+
+/// Cuts a body to `limit` bytes; returns whether it did.
+fn cap(body: &mut Body, limit: usize) -> bool {
+    let size = body.to_bytes().len();
+    if size <= limit {
+        return false;
+    }
+    *body = Body::Text(format!(
+        "(body of {size} bytes not journaled: over the {limit}-byte journal body limit)"
+    ));
+    true
+}

@@ -1,0 +1,93 @@
+//! The 10 operations of the OAuth Authorizations API, named as in GitHub's OpenAPI description
+//! (`oauth-authorizations/...`), from a request's method and path.
+
+use crate::scope::api_path;
+
+/// The operation id of a request, e.g. `oauth-authorizations/update-authorization`, or `None`
+/// outside the deprecated API. `POST /authorizations/{id}` is GHES's alias of the update.
+pub fn operation(method: &str, path: &str) -> Option<&'static str> {
+    let path = api_path(path);
+    let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let id = match (method.to_ascii_uppercase().as_str(), segments.as_slice()) {
+        ("GET", ["authorizations"]) => "list-authorizations",
+        ("POST", ["authorizations"]) => "create-authorization",
+        ("GET", ["authorizations", _]) => "get-authorization",
+        ("PATCH" | "POST", ["authorizations", _]) => "update-authorization",
+        ("DELETE", ["authorizations", _]) => "delete-authorization",
+        ("PUT", ["authorizations", "clients", _]) => "get-or-create-authorization-for-app",
+        ("PUT", ["authorizations", "clients", _, _]) => {
+            "get-or-create-authorization-for-app-and-fingerprint"
+        }
+        ("GET", ["applications", "grants"]) => "list-grants",
+        ("GET", ["applications", "grants", _]) => "get-grant",
+        ("DELETE", ["applications", "grants", _]) => "delete-grant",
+        _ => return None,
+    };
+    Some(match id {
+        "list-authorizations" => "oauth-authorizations/list-authorizations",
+        "create-authorization" => "oauth-authorizations/create-authorization",
+        "get-authorization" => "oauth-authorizations/get-authorization",
+        "update-authorization" => "oauth-authorizations/update-authorization",
+        "delete-authorization" => "oauth-authorizations/delete-authorization",
+        "get-or-create-authorization-for-app" => {
+            "oauth-authorizations/get-or-create-authorization-for-app"
+        }
+        "get-or-create-authorization-for-app-and-fingerprint" => {
+            "oauth-authorizations/get-or-create-authorization-for-app-and-fingerprint"
+        }
+        "list-grants" => "oauth-authorizations/list-grants",
+        "get-grant" => "oauth-authorizations/get-grant",
+        _ => "oauth-authorizations/delete-grant",
+    })
+}
+
+/// The OAuth app `client_id` named in the path (`/authorizations/clients/{client_id}…`).
+pub fn path_client_id(path: &str) -> Option<&str> {
+    let path = api_path(path);
+    let rest = path.strip_prefix("/authorizations/clients/")?;
+    rest.split('/').next().filter(|id| !id.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_template_maps_to_its_operation() {
+        let cases = [
+            ("GET", "/api/v3/authorizations", "list-authorizations"),
+            ("POST", "/authorizations", "create-authorization"),
+            ("GET", "/authorizations/12", "get-authorization"),
+            ("PATCH", "/api/v3/authorizations/12", "update-authorization"),
+            ("POST", "/authorizations/12", "update-authorization"),
+            ("DELETE", "/authorizations/12", "delete-authorization"),
+            (
+                "PUT",
+                "/authorizations/clients/abc",
+                "get-or-create-authorization-for-app",
+            ),
+            (
+                "PUT",
+                "/authorizations/clients/abc/fp",
+                "get-or-create-authorization-for-app-and-fingerprint",
+            ),
+            ("GET", "/applications/grants", "list-grants"),
+            ("GET", "/applications/grants/3", "get-grant"),
+            ("DELETE", "/api/v3/applications/grants/3", "delete-grant"),
+        ];
+        for (method, path, id) in cases {
+            assert_eq!(
+                operation(method, path).unwrap(),
+                format!("oauth-authorizations/{id}")
+            );
+        }
+        assert_eq!(operation("GET", "/api/v3/user"), None);
+        assert_eq!(operation("PUT", "/authorizations"), None);
+        assert_eq!(
+            path_client_id("/api/v3/authorizations/clients/abc/fp"),
+            Some("abc")
+        );
+        assert_eq!(path_client_id("/authorizations/1"), None);
+    }
+}
