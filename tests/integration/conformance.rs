@@ -288,6 +288,19 @@ fn expected_response(
     status: u64,
 ) -> Result<Expected, String> {
     let responses = &spec["paths"][template][method]["responses"];
+    if status == 404 && responses.get("404").is_none() {
+        // A known gap: GHES answers an unknown or deleted id with its shared 404 (basic-error)
+        // on every operation, but the description lists 404 only on the list operations.
+        return expected_response(spec, "/authorizations", "get", 404).map(
+            |expected| match expected {
+                Expected::Schema { pointer, origin } => Expected::Schema {
+                    pointer,
+                    origin: format!("{origin} (404 on an unknown id: a gap in the description)"),
+                },
+                other => other,
+            },
+        );
+    }
     let status_key = status.to_string();
     let range_key = format!("{}XX", status / 100);
     let key = [status_key.as_str(), range_key.as_str(), "default"]
@@ -721,7 +734,7 @@ fn undocumented_statuses_and_bodies_fail_with_a_readable_report() {
             &interaction(
                 "PATCH",
                 "/api/v3/authorizations/3",
-                404,
+                409,
                 Some(not_found.clone()),
             ),
         )
@@ -731,11 +744,24 @@ fn undocumented_statuses_and_bodies_fail_with_a_readable_report() {
         "interactions[4]",
         "PATCH",
         "/api/v3/authorizations/3",
-        "404",
-        "no 404 response",
+        "409",
+        "no 409 response",
     ] {
         assert!(err.contains(part), "{part} missing from: {err}");
     }
+    // 404 on an unknown id is what GHES sends everywhere, though only list operations list it.
+    conformance
+        .check_interaction(
+            "x.json",
+            5,
+            &interaction(
+                "GET",
+                "/api/v3/authorizations/3",
+                404,
+                Some(not_found.clone()),
+            ),
+        )
+        .expect("a basic-error 404 on an item");
     // Documented without content (304): only fine without a body.
     conformance
         .check_interaction(

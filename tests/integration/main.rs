@@ -4,6 +4,7 @@
 mod support;
 
 mod binary;
+mod conformance;
 mod fake_ghes_selftest;
 mod faults;
 mod record_replay;
