@@ -7,6 +7,7 @@ mod binary;
 mod conformance;
 mod fake_ghes_selftest;
 mod faults;
+mod journal;
 mod record_replay;
 mod replay_fidelity;
 mod samples;

@@ -180,14 +180,39 @@ async fn no_planted_secret_reaches_cassettes_or_logs_and_replay_still_matches() 
         "/user",
     ];
 
+    let journal = dir.path().join("journal");
+    let journal_flag = ["--journal", journal.to_str().unwrap()];
+    let origin = ghes.origin();
+    let passthrough = [
+        "passthrough",
+        "--upstream",
+        &origin,
+        "--listen",
+        "127.0.0.1:0",
+        "--include",
+        "/user",
+    ];
     let mut logs = Vec::new();
-    for (round, mode) in [("first", "all"), ("second", "new-episodes")] {
-        let args: Vec<&str> = base
-            .iter()
-            .copied()
-            .chain(["--mode", mode])
-            .chain(REDACT_FLAGS)
-            .collect();
+    for (round, mode) in [
+        ("first", "all"),
+        ("second", "new-episodes"),
+        ("third", "passthrough"),
+    ] {
+        let args: Vec<&str> = if mode == "passthrough" {
+            passthrough
+                .iter()
+                .copied()
+                .chain(journal_flag)
+                .chain(REDACT_FLAGS)
+                .collect()
+        } else {
+            base.iter()
+                .copied()
+                .chain(["--mode", mode])
+                .chain(journal_flag)
+                .chain(REDACT_FLAGS)
+                .collect()
+        };
         let proxy = Binary::start(&args, &[], dir.path()).await;
         let statuses = send_secrets(&proxy.url, &s, round).await;
         assert_eq!(statuses, [201, 200, 401, 200, 201, 401, 201], "{round}");
@@ -209,9 +234,39 @@ async fn no_planted_secret_reaches_cassettes_or_logs_and_replay_still_matches() 
         assert_clean(&path.display().to_string(), &text, &secrets, &basics);
     }
     for log in &logs {
-        assert!(log.contains("recorded"), "the debug log was captured");
+        assert!(log.contains("journal closed"), "the log was captured");
         assert_clean("the log", log, &secrets, &basics);
     }
+    let mut journal_files = vec![journal.clone()];
+    let mut scanned = 0;
+    while let Some(path) = journal_files.pop() {
+        if path.is_dir() {
+            journal_files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        assert_clean(
+            &path.display().to_string(),
+            &String::from_utf8_lossy(&bytes),
+            &secrets,
+            &basics,
+        );
+        scanned += bytes.len();
+    }
+    assert!(scanned > 0);
+    let tail = Binary::run(
+        &["journal", "tail", "--journal", journal.to_str().unwrap()],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(
+        tail.stdout.lines().count(),
+        21,
+        "three rounds of seven exchanges: {}",
+        tail.stderr
+    );
+    assert_clean("journal tail", &tail.stdout, &secrets, &basics);
 
     // token_last_eight and hashed_token are those of the real tokens.
     let saved = ghes_vcr::cassette::Cassette::load(&cassette).unwrap();

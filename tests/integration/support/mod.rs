@@ -92,7 +92,10 @@ impl Call {
         }
     }
 
+    /// Sets a header, replacing one of the same name.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers
+            .retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
         self.headers.push((name.to_owned(), value.into()));
         self
     }
