@@ -567,3 +567,44 @@ async fn journal_commands_explain_what_is_missing() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follow_prints_new_entries_as_they_are_written() {
+    use tokio::io::AsyncBufReadExt;
+
+    let password = secret("pw");
+    let ghes = FakeGhes::builder().user("octocat", &password).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let proxy = passthrough(&ghes, &journal, &[]).await;
+    let mut tail = tokio::process::Command::new(env!("CARGO_BIN_EXE_ghes-vcr"))
+        .args([
+            "journal",
+            "tail",
+            "--follow",
+            "--journal",
+            journal.to_str().unwrap(),
+        ])
+        .env_clear()
+        .env("HOME", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(tail.stdout.take().unwrap()).lines();
+    for page in 1..=3 {
+        let call = Call::new("GET", format!("/api/v3/authorizations?page={page}"))
+            .auth("octocat", &password);
+        assert_eq!(call.send(&client(), &proxy.url).await.status, 200);
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("a line per new entry");
+        let entry: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(entry["request"]["query"][0][1], page.to_string());
+    }
+    tail.kill().await.unwrap();
+    proxy.stop().await.unwrap();
+}
