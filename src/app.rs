@@ -29,6 +29,9 @@ pub struct App {
     /// One line for the log: mode, cassette, upstream.
     pub description: String,
     pub shutdown_grace: std::time::Duration,
+    pub limits: crate::config::Limits,
+    /// Serves https when set.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     recorder: Option<Arc<Recorder>>,
     saver: Option<JoinHandle<()>>,
     journal_writer: Option<JoinHandle<()>>,
@@ -56,17 +59,31 @@ impl App {
             .forward
             .as_ref()
             .map(|forward| forward.upstream.origin.clone());
-        let forwarder = parts
+        let forwarder = match parts
             .forward
             .as_ref()
             .filter(|_| parts.mode != Mode::Replay)
-            .map(|forward| {
-                Forwarder::new(
+        {
+            Some(forward) => {
+                if forward.tls.insecure {
+                    tracing::warn!(upstream = %forward.upstream.origin, "--upstream-insecure: the upstream's certificate is NOT verified; anyone on the path can read and change this traffic");
+                }
+                let tls = crate::tls::upstream_client_config(&forward.tls)?;
+                Some(Forwarder::new(
                     forward.upstream.clone(),
+                    tls,
                     forward.connect_timeout,
                     forward.response_timeout,
-                )
-            });
+                ))
+            }
+            None => None,
+        };
+        let tls_acceptor = match &config.listener_tls {
+            Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(
+                crate::tls::listener_config(cert, key)?,
+            )),
+            None => None,
+        };
         let (journal, journal_writer) = match &config.journal {
             Some(journal) => open_journal(journal)?.unzip(),
             None => (None, None),
@@ -93,6 +110,8 @@ impl App {
             journal,
             metrics: Metrics::default(),
             started: Instant::now(),
+            forwarded_headers: parts.forward.as_ref().is_some_and(|f| f.forwarded_headers),
+            max_header_size: config.limits.max_header_size,
         };
         let recorder = parts.recorder;
         let saver = recorder.as_ref().map(Recorder::spawn_saver);
@@ -104,6 +123,8 @@ impl App {
             proxy: Arc::new(proxy),
             description: format!("{} journal={journal_note}", parts.description),
             shutdown_grace: config.shutdown_grace,
+            limits: config.limits,
+            tls: tls_acceptor,
             recorder,
             saver,
             journal_writer,

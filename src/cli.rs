@@ -12,6 +12,27 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Log level for ghes-vcr's own logs (error, warn, info, debug, trace); RUST_LOG, when set,
+    /// takes precedence.
+    #[arg(
+        long,
+        global = true,
+        env = "GHES_VCR_LOG_LEVEL",
+        default_value = "info",
+        value_name = "LEVEL"
+    )]
+    pub log_level: String,
+
+    /// Log line format on stderr.
+    #[arg(long, global = true, env = "GHES_VCR_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Text)]
+    pub log_format: LogFormatArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +232,52 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub journal: JournalArgs,
+
+    /// Serve https with this PEM certificate chain (with --tls-key); HTTP/2 and HTTP/1.1 by ALPN.
+    #[arg(
+        long,
+        env = "GHES_VCR_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "GHES_VCR_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Most client connections served at once; more get 503.
+    #[arg(
+        long,
+        env = "GHES_VCR_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_name = "N"
+    )]
+    pub max_connections: usize,
+
+    /// Largest request header section accepted (e.g. 64KiB); larger gets 431.
+    #[arg(
+        long,
+        env = "GHES_VCR_MAX_HEADER_SIZE",
+        default_value = "64KiB",
+        value_name = "SIZE"
+    )]
+    pub max_header_size: String,
+
+    /// How long a client may take to send a request's headers (slow-loris protection); then the
+    /// connection is closed.
+    #[arg(
+        long,
+        env = "GHES_VCR_CLIENT_HEADER_TIMEOUT",
+        default_value = "30s",
+        value_name = "DURATION"
+    )]
+    pub client_header_timeout: String,
 }
 
 /// The traffic journal of a serving command.
@@ -301,6 +368,42 @@ pub struct ForwardArgs {
     /// clients in staging start warning their users.
     #[arg(long, env = "GHES_VCR_INJECT_DEPRECATION")]
     pub inject_deprecation: bool,
+
+    /// PEM bundle of CAs to trust for the upstream, in addition to the system's (GHES often
+    /// uses an internal CA).
+    #[arg(long, env = "GHES_VCR_UPSTREAM_CA", value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
+
+    /// PEM certificate chain to present to the upstream (with --upstream-client-key).
+    #[arg(
+        long,
+        env = "GHES_VCR_UPSTREAM_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "upstream_client_key"
+    )]
+    pub upstream_client_cert: Option<PathBuf>,
+
+    /// PEM private key of --upstream-client-cert.
+    #[arg(
+        long,
+        env = "GHES_VCR_UPSTREAM_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "upstream_client_cert"
+    )]
+    pub upstream_client_key: Option<PathBuf>,
+
+    /// Do not verify the upstream's certificate (dangerous; refused with passthrough unless
+    /// --i-know is also given).
+    #[arg(long, env = "GHES_VCR_UPSTREAM_INSECURE")]
+    pub upstream_insecure: bool,
+
+    /// Confirms --upstream-insecure for passthrough.
+    #[arg(long, env = "GHES_VCR_I_KNOW")]
+    pub i_know: bool,
+
+    /// Do not add X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host to forwarded requests.
+    #[arg(long, env = "GHES_VCR_NO_FORWARDED_HEADERS")]
+    pub no_forwarded_headers: bool,
 
     /// Leave upstream URLs in Location, Link and bodies as they are (clients may then leave the proxy).
     #[arg(long, env = "GHES_VCR_NO_REWRITE_URLS")]

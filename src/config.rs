@@ -15,6 +15,7 @@ use crate::origin::Origin;
 use crate::redaction::RedactionRules;
 use crate::replay::{DateMode, ReplayOptions, TokenMode};
 use crate::scope::Scope;
+use crate::tls::UpstreamTls;
 
 /// A command line that cannot work; each message says what to write instead.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,8 @@ pub enum ConfigError {
     Time { flag: &'static str, value: String },
     #[error("--admin {0:?} is not an http origin (e.g. --admin http://127.0.0.1:8080)")]
     Admin(String),
+    #[error("--upstream-insecure turns off certificate checks; passthrough may run for weeks in front of production, so it also needs --i-know (better: trust the GHES CA with --upstream-ca FILE)")]
+    InsecurePassthrough,
     #[error("--journal-max-entries must be at least 1 (or use --no-journal)")]
     MaxEntries,
     /// A command that does not serve was handed to [`Config::from_cli`].
@@ -123,6 +126,9 @@ pub struct ForwardConfig {
     pub inject_deprecation: Option<DeprecationHeaders>,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
+    /// Whether X-Forwarded-For/-Proto/-Host are added upstream-bound.
+    pub forwarded_headers: bool,
+    pub tls: UpstreamTls,
 }
 
 /// Settings of `record`.
@@ -157,6 +163,17 @@ pub struct Config {
     pub latency: Latency,
     /// `None` with `--no-journal`.
     pub journal: Option<JournalConfig>,
+    pub limits: Limits,
+    /// `--tls-cert` and `--tls-key`: serve https.
+    pub listener_tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// Limits on what clients may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_header_size: usize,
+    pub client_header_timeout: Duration,
 }
 
 /// The delay before a replayed answer.
@@ -188,10 +205,15 @@ impl Config {
                     },
                 })),
             ),
-            Command::Passthrough(args) => Self::from_serve(
-                &args.serve,
-                ModeConfig::Passthrough(Box::new(forward_config(&args.forward, &args.serve)?)),
-            ),
+            Command::Passthrough(args) => {
+                if args.forward.upstream_insecure && !args.forward.i_know {
+                    return Err(ConfigError::InsecurePassthrough);
+                }
+                Self::from_serve(
+                    &args.serve,
+                    ModeConfig::Passthrough(Box::new(forward_config(&args.forward, &args.serve)?)),
+                )
+            }
             Command::Replay(args) => Self::from_serve(
                 &args.serve,
                 ModeConfig::Replay {
@@ -234,6 +256,15 @@ impl Config {
             },
             latency: parse_latency(&serve.latency)?,
             journal: journal_config(&serve.journal)?,
+            listener_tls: serve.tls_cert.clone().zip(serve.tls_key.clone()),
+            limits: Limits {
+                max_connections: serve.max_connections.max(1),
+                max_header_size: parse_size("--max-header-size", &serve.max_header_size)?,
+                client_header_timeout: parse_duration(
+                    "--client-header-timeout",
+                    &serve.client_header_timeout,
+                )?,
+            },
         })
     }
 }
@@ -308,6 +339,15 @@ fn forward_config(args: &ForwardArgs, serve: &ServeArgs) -> Result<ForwardConfig
             &args.upstream_connect_timeout,
         )?,
         response_timeout: parse_duration("--upstream-timeout", &args.upstream_timeout)?,
+        forwarded_headers: !args.no_forwarded_headers,
+        tls: UpstreamTls {
+            ca: args.upstream_ca.clone(),
+            client_cert: args
+                .upstream_client_cert
+                .clone()
+                .zip(args.upstream_client_key.clone()),
+            insecure: args.upstream_insecure,
+        },
     })
 }
 

@@ -28,6 +28,9 @@ pub enum Error {
     /// The journal named with `--journal` could not be opened.
     #[error(transparent)]
     Journal(#[from] crate::journal::store::JournalError),
+    /// A TLS certificate or key file cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The async runtime could not start.
     #[error("cannot start the runtime")]
     Runtime(#[source] std::io::Error),

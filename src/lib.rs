@@ -33,6 +33,7 @@ pub mod replay;
 pub mod scope;
 pub mod server;
 pub mod shutdown;
+pub mod tls;
 
 pub use app::App;
 pub use config::Config;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ghes_vcr::cli::{
-    CassetteCommand, Cli, Command, ExportFormatArg, JournalCommand, ReportFormatArg,
+    CassetteCommand, Cli, Command, ExportFormatArg, JournalCommand, LogFormatArg, ReportFormatArg,
 };
 use ghes_vcr::config::JournalQuery;
 use ghes_vcr::error::EXIT_ERROR;
@@ -17,7 +17,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     ghes_vcr::install_crypto_provider();
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(&cli);
     match &cli.command {
         Command::Cassette(CassetteCommand::Audit(args)) => return audit(&args.paths),
         Command::Journal(command) => return journal(command),
@@ -47,12 +47,13 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 source,
             })?;
         let local = listener.local_addr().map_err(Error::Runtime)?;
+        let scheme = if app.tls.is_some() { "https" } else { "http" };
         let mut stdout = std::io::stdout().lock();
         // The one line on stdout; tests and scripts read the port from it.
-        let _ = writeln!(stdout, "listening on http://{local}");
+        let _ = writeln!(stdout, "listening on {scheme}://{local}");
         let _ = stdout.flush();
         drop(stdout);
-        server::run(listener, app, shutdown::signal())
+        server::run(listener, app, first_signal())
             .await
             .map(|_| ())
     })
@@ -138,15 +139,29 @@ fn journal(command: &JournalCommand) -> ExitCode {
     }
 }
 
-fn init_tracing() {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("ghes_vcr=info"));
-    tracing_subscriber::fmt()
+/// The first SIGINT/SIGTERM starts a graceful shutdown; a second one exits at once. Files stay
+/// whole either way: cassettes are replaced by rename, and sled recovers its log.
+async fn first_signal() {
+    shutdown::signal().await;
+    tokio::spawn(async {
+        shutdown::signal().await;
+        eprintln!("ghes-vcr: second signal: exiting now");
+        #[allow(clippy::exit)]
+        std::process::exit(130);
+    });
+}
+
+fn init_tracing(cli: &Cli) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("ghes_vcr={}", cli.log_level)));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match cli.log_format {
+        LogFormatArg::Json => builder.json().flatten_event(true).init(),
+        LogFormatArg::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
 /// The error and its causes on one line.

@@ -1,19 +1,31 @@
-//! The accept loop: one task per connection (HTTP/1.1 and h2c via hyper-util's auto builder),
-//! and graceful shutdown: stop accepting → drain connections (bounded) → save → return.
+//! The accept loop: one task per connection (HTTP/1.1 and HTTP/2 via hyper-util's auto builder:
+//! h2c in the clear, h2 or HTTP/1.1 by ALPN over TLS), client limits, and graceful shutdown:
+//! stop accepting → drain connections (bounded) → save cassettes → flush the journal → return.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use http::{header, HeaderValue, Response, StatusCode};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::app::App;
 use crate::error::Error;
-use crate::proxy::ConnInfo;
+use crate::proxy::answer::{self, ErrorKind};
+use crate::proxy::{ConnInfo, Proxy, ProxyBody};
 use crate::recording::RecordingSummary;
+
+/// Room hyper keeps beyond `--max-header-size`, so that the proxy itself answers oversized
+/// headers with its own 431 (hyper's buffer limit is the backstop).
+const HEADER_BUFFER_SLACK: usize = 16 * 1024;
 
 /// Serves `listener` until `shutdown` completes, then drains and saves.
 ///
@@ -25,9 +37,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<Option<RecordingSummary>, Error> {
     let local = listener.local_addr().map_err(Error::Runtime)?;
-    tracing::info!(listen.addr = %local, "{}", app.description);
+    tracing::info!(listen.addr = %local, tls = app.tls.is_some(), "{}", app.description);
+    warn_if_exposed(local, &app);
     app.announce_admin(local);
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = Arc::new(connection_builder(&app));
+    let connections = Arc::new(Semaphore::new(app.limits.max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -42,19 +56,31 @@ pub async fn run(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let proxy = Arc::clone(&app.proxy);
-                let conn_info = ConnInfo { peer, local };
-                let service = service_fn(move |request| {
-                    let proxy = Arc::clone(&proxy);
-                    async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, conn_info).await) }
-                });
-                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(err) = connection.await {
-                        tracing::debug!(client.addr = %peer, cause = %err, "connection ended with an error");
+                let conn = ConnInfo { peer, local, tls: app.tls.is_some() };
+                let task = Connection {
+                    proxy: Arc::clone(&app.proxy),
+                    builder: Arc::clone(&builder),
+                    watcher: graceful.watcher(),
+                    conn,
+                    permit: Arc::clone(&connections).try_acquire_owned().ok(),
+                    header_timeout: app.limits.client_header_timeout,
+                };
+                match &app.tls {
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            // The handshake counts against the header timeout.
+                            match tokio::time::timeout(task.header_timeout, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => task.serve(tls).await,
+                                Ok(Err(err)) => tracing::debug!(client.addr = %peer, cause = %err, "TLS handshake failed"),
+                                Err(_) => tracing::debug!(client.addr = %peer, "TLS handshake timed out"),
+                            }
+                        });
                     }
-                });
+                    None => {
+                        tokio::spawn(task.serve(stream));
+                    }
+                }
             }
             () = &mut shutdown => break,
         }
@@ -70,4 +96,109 @@ pub async fn run(
     let summary = app.finish().await;
     tracing::info!("stopped");
     summary
+}
+
+fn connection_builder(app: &App) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.limits.client_header_timeout)
+        .max_buf_size((app.limits.max_header_size + HEADER_BUFFER_SLACK).max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(
+            u32::try_from(app.limits.max_header_size + HEADER_BUFFER_SLACK).unwrap_or(u32::MAX),
+        );
+    builder
+}
+
+/// One accepted connection, ready to serve.
+struct Connection {
+    proxy: Arc<Proxy>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: Watcher,
+    conn: ConnInfo,
+    /// `None` when `--max-connections` are already open: the connection only gets 503s.
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    header_timeout: std::time::Duration,
+}
+
+impl Connection {
+    async fn serve<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            proxy,
+            builder,
+            watcher,
+            conn,
+            permit,
+            ..
+        } = self;
+        let peer = conn.peer;
+        let result = if permit.is_some() {
+            let service = service_fn(move |request: http::Request<Incoming>| {
+                let proxy = Arc::clone(&proxy);
+                async move { Ok::<_, Infallible>(proxy.handle(request, conn).await) }
+            });
+            watcher
+                .watch(
+                    builder
+                        .serve_connection(TokioIo::new(io), service)
+                        .into_owned(),
+                )
+                .await
+        } else {
+            tracing::warn!(client.addr = %peer, "too many connections; answering 503 (raise --max-connections)");
+            let service =
+                service_fn(|_request| async { Ok::<_, Infallible>(too_many_connections()) });
+            watcher
+                .watch(
+                    builder
+                        .serve_connection(TokioIo::new(io), service)
+                        .into_owned(),
+                )
+                .await
+        };
+        drop(permit);
+        if let Err(err) = result {
+            tracing::debug!(client.addr = %peer, cause = %err, "connection ended with an error");
+        }
+    }
+}
+
+fn too_many_connections() -> Response<ProxyBody> {
+    let mut response = answer::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::TooManyConnections,
+        "ghes-vcr is serving as many connections as --max-connections allows; try again shortly",
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// Binding beyond loopback exposes the proxy (and its admin endpoints) to the network: say so.
+fn warn_if_exposed(local: SocketAddr, app: &App) {
+    if local.ip().is_loopback() {
+        return;
+    }
+    let mode = app.proxy.mode;
+    let forwarding = if app.proxy.forwarder.is_some() {
+        " and forwards to the upstream for anyone who can connect"
+    } else {
+        ""
+    };
+    tracing::warn!(
+        listen.addr = %local,
+        "listening beyond loopback: this {mode:?} proxy answers every host that can reach {local}{forwarding}; \
+         the admin endpoints /__ghes-vcr/health, /metrics, /journal (journal entries) and /reset are reachable too"
+    );
 }

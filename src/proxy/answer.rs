@@ -24,6 +24,10 @@ pub enum ErrorKind {
     BodyTooLarge,
     BadRequest,
     UnknownAdminEndpoint,
+    NotAForwardProxy,
+    HeadersTooLarge,
+    TooManyConnections,
+    UpstreamTls,
 }
 
 impl ErrorKind {
@@ -36,6 +40,10 @@ impl ErrorKind {
             ErrorKind::BodyTooLarge => "body-too-large",
             ErrorKind::BadRequest => "bad-request",
             ErrorKind::UnknownAdminEndpoint => "unknown-admin-endpoint",
+            ErrorKind::NotAForwardProxy => "not-a-forward-proxy",
+            ErrorKind::HeadersTooLarge => "headers-too-large",
+            ErrorKind::TooManyConnections => "too-many-connections",
+            ErrorKind::UpstreamTls => "upstream-tls",
         }
     }
 }

@@ -25,6 +25,9 @@ pub enum ForwardError {
     /// No connection could be made, or it broke before an answer came.
     #[error("cannot reach upstream {upstream}: {cause}")]
     Unreachable { upstream: String, cause: String },
+    /// The TLS handshake failed.
+    #[error("cannot reach upstream {upstream}: {reason}")]
+    Tls { upstream: String, reason: String },
     /// The upstream did not answer in time.
     #[error("upstream {upstream} did not answer within {after:?}")]
     Timeout { upstream: String, after: Duration },
@@ -44,13 +47,19 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    pub fn new(upstream: Upstream, connect_timeout: Duration, response_timeout: Duration) -> Self {
+    /// A client for `upstream` over HTTP/1.1, or HTTP/2 when TLS ALPN offers it.
+    pub fn new(
+        upstream: Upstream,
+        tls: rustls::ClientConfig,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -83,13 +92,23 @@ impl Forwarder {
         parts: &request::Parts,
         body: ProxyBody,
         identity: bool,
+        forwarded: Option<&Forwarded>,
     ) -> Result<Response<Incoming>, ForwardError> {
-        let request = self.upstream_request(parts, body, identity);
+        let mut request = self.upstream_request(parts, body, identity);
+        if let Some(forwarded) = forwarded {
+            forwarded.apply(request.headers_mut());
+        }
         match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(err)) => Err(ForwardError::Unreachable {
-                upstream: self.upstream.origin.to_string(),
-                cause: describe_client_error(&err),
+            Ok(Err(err)) => Err(match crate::tls::describe_failure(&err) {
+                Some(reason) => ForwardError::Tls {
+                    upstream: self.upstream.origin.to_string(),
+                    reason,
+                },
+                None => ForwardError::Unreachable {
+                    upstream: self.upstream.origin.to_string(),
+                    cause: describe_client_error(&err),
+                },
             }),
             Err(_) => Err(self.timeout()),
         }
@@ -136,6 +155,37 @@ impl Forwarder {
             );
         }
         request
+    }
+}
+
+/// Who the request came from, for `X-Forwarded-*` (RFC 7239's de-facto predecessors, which
+/// GHES and its load balancers read).
+#[derive(Clone, Debug)]
+pub struct Forwarded {
+    pub client: std::net::IpAddr,
+    /// `http` or `https`: how the client reached the proxy.
+    pub proto: &'static str,
+    /// The Host the client addressed.
+    pub host: Option<String>,
+}
+
+impl Forwarded {
+    fn apply(&self, headers: &mut http::HeaderMap) {
+        let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(earlier) => format!("{earlier}, {}", self.client),
+            None => self.client.to_string(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+            headers.insert("x-forwarded-for", value);
+        }
+        headers.insert("x-forwarded-proto", HeaderValue::from_static(self.proto));
+        if let Some(value) = self
+            .host
+            .as_deref()
+            .and_then(|host| HeaderValue::from_str(host).ok())
+        {
+            headers.insert("x-forwarded-host", value);
+        }
     }
 }
 

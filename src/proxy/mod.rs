@@ -39,7 +39,7 @@ use crate::redaction::Secret;
 use crate::replay::{is_kept_on_304, Entry, HeaderSource, Lookup, MissReport, ReplaySet};
 use crate::scope::{is_deprecated_family, Scope};
 use answer::ErrorKind;
-use forward::{ForwardError, Forwarder, MAX_RESPONSE_BODY};
+use forward::{ForwardError, Forwarded, Forwarder, MAX_RESPONSE_BODY};
 use headers::strip_hop_by_hop;
 
 /// Any error a body may carry.
@@ -59,6 +59,8 @@ const URL_HEADERS: [header::HeaderName; 3] =
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// Whether the client connected over TLS.
+    pub tls: bool,
 }
 
 /// What the proxy does with a request.
@@ -86,6 +88,9 @@ pub struct Proxy {
     pub journal: Option<Arc<Journal>>,
     pub metrics: Metrics,
     pub started: Instant,
+    /// Whether X-Forwarded-* headers are added upstream-bound.
+    pub forwarded_headers: bool,
+    pub max_header_size: usize,
 }
 
 impl Proxy {
@@ -95,15 +100,33 @@ impl Proxy {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
+        if let Some(refusal) = self.refuse(&request, conn) {
+            return refusal;
+        }
         if path.starts_with(ADMIN_PREFIX) {
             return admin::handle(self, request).await;
         }
         let origin = client_origin(&request, conn);
+        let forwarded = self.forwarded_headers.then(|| Forwarded {
+            client: conn.peer.ip(),
+            proto: if conn.tls { "https" } else { "http" },
+            host: request
+                .headers()
+                .get(header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .map(str::to_owned)
+                .or_else(|| request.uri().authority().map(|a| a.to_string())),
+        });
         let (response, exchange) = match &self.forwarder {
-            Some(forwarder) if !self.scope.is_in_scope(&path) => {
-                (self.stream_through(forwarder, request, &origin).await, None)
+            Some(forwarder) if !self.scope.is_in_scope(&path) => (
+                self.stream_through(forwarder, request, &origin, forwarded.as_ref())
+                    .await,
+                None,
+            ),
+            _ => {
+                self.record_or_replay(request, &origin, forwarded.as_ref())
+                    .await
             }
-            _ => self.record_or_replay(request, &origin).await,
         };
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
@@ -117,14 +140,14 @@ impl Proxy {
         if let (Some(journal), Some(exchange)) = (&self.journal, exchange) {
             journal.record(exchange, self.mode, conn.peer.to_string(), elapsed);
         }
-        tracing::debug!(
-            client.addr = %conn.peer,
-            http.method = %method,
-            http.path = %path,
-            http.status = status,
-            elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            "exchange"
-        );
+        let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let operation = crate::operations::operation(method.as_str(), &path).unwrap_or("other");
+        let outcome = outcome.map_or("forwarded", Outcome::as_str);
+        if self.mode == Mode::Passthrough {
+            tracing::info!(client.addr = %conn.peer, http.method = %method, operation, http.status = status, elapsed_us, outcome, "exchange");
+        } else {
+            tracing::debug!(client.addr = %conn.peer, http.method = %method, http.path = %path, operation, http.status = status, elapsed_us, outcome, "exchange");
+        }
         response
     }
 
@@ -135,6 +158,7 @@ impl Proxy {
         &self,
         request: Request<Incoming>,
         origin: &Origin,
+        forwarded: Option<&Forwarded>,
     ) -> (Response<ProxyBody>, Option<Exchange>) {
         let (parts, body) = request.into_parts();
         let body = match self.read_body(&parts.headers, body).await {
@@ -196,7 +220,7 @@ impl Proxy {
         };
         let (parts, body) = original.into_inner();
         match self
-            .forward_buffered(forwarder, &parts, body, &captured)
+            .forward_buffered(forwarder, &parts, body, &captured, forwarded)
             .await
         {
             Err(response) => {
@@ -255,10 +279,14 @@ impl Proxy {
         parts: &http::request::Parts,
         body: Bytes,
         captured: &RecordedRequest,
+        forwarded: Option<&Forwarded>,
     ) -> Result<(http::response::Parts, Bytes, std::time::Duration), Response<ProxyBody>> {
         let started = tokio::time::Instant::now();
         let deadline = started + forwarder.response_timeout();
-        let upstream = match forwarder.send(parts, answer::full(body), true).await {
+        let upstream = match forwarder
+            .send(parts, answer::full(body), true, forwarded)
+            .await
+        {
             Ok(response) => response,
             Err(err) => return Err(upstream_failure(&captured.summary(), &err)),
         };
@@ -317,6 +345,61 @@ impl Proxy {
         })
     }
 
+    /// ghes-vcr is never an open proxy: `CONNECT` (405) and absolute-form targets naming another
+    /// host (400) are refused; so are header sections over the limit (431).
+    fn refuse<B>(&self, request: &Request<B>, conn: ConnInfo) -> Option<Response<ProxyBody>> {
+        if request.method() == http::Method::CONNECT {
+            let mut response = answer::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorKind::NotAForwardProxy,
+                "ghes-vcr is a reverse proxy for one upstream and does not tunnel (CONNECT refused)",
+            );
+            response.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+            );
+            return Some(response);
+        }
+        if request.version() < http::Version::HTTP_2 && request.uri().scheme().is_some() {
+            let target = request
+                .uri()
+                .authority()
+                .map(|a| a.as_str().to_ascii_lowercase());
+            let host = request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_ascii_lowercase);
+            let own = [Some(conn.local.to_string()), host];
+            if target.is_some() && !own.iter().flatten().any(|own| Some(own) == target.as_ref()) {
+                return Some(answer::error(
+                    StatusCode::BAD_REQUEST,
+                    ErrorKind::NotAForwardProxy,
+                    &format!(
+                        "ghes-vcr only forwards to its configured upstream; the absolute URL names another host ({})",
+                        target.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        let header_size: usize = request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        if header_size > self.max_header_size {
+            return Some(answer::error(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                ErrorKind::HeadersTooLarge,
+                &format!(
+                    "the request's headers take {header_size} bytes, more than ghes-vcr's limit of {} (raise it with --max-header-size)",
+                    self.max_header_size
+                ),
+            ));
+        }
+        None
+    }
+
     /// The replay-miss answer, also logged at warn level.
     fn miss(&self, report: &MissReport) -> Response<ProxyBody> {
         let message = report.message();
@@ -330,11 +413,12 @@ impl Proxy {
         forwarder: &Forwarder,
         request: Request<Incoming>,
         origin: &Origin,
+        forwarded: Option<&Forwarded>,
     ) -> Response<ProxyBody> {
         let (parts, body) = request.into_parts();
         let body = body.map_err(|err| Box::new(err) as BoxError).boxed();
         let summary = format!("{} {}", parts.method, parts.uri.path());
-        let upstream = match forwarder.send(&parts, body, false).await {
+        let upstream = match forwarder.send(&parts, body, false, forwarded).await {
             Ok(response) => response,
             Err(err) => return upstream_failure(&summary, &err),
         };
@@ -484,6 +568,7 @@ fn upstream_failure(request: &str, err: &ForwardError) -> Response<ProxyBody> {
             (StatusCode::BAD_GATEWAY, ErrorKind::UpstreamUnreachable)
         }
         ForwardError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, ErrorKind::UpstreamTimeout),
+        ForwardError::Tls { .. } => (StatusCode::BAD_GATEWAY, ErrorKind::UpstreamTls),
         ForwardError::BadResponse { .. } => {
             (StatusCode::BAD_GATEWAY, ErrorKind::UpstreamBadResponse)
         }
@@ -524,8 +609,13 @@ fn client_origin(request: &Request<Incoming>, conn: ConnInfo) -> Origin {
     let authority = authority
         .filter(|authority| !authority.as_str().contains('@'))
         .or_else(|| conn.local.to_string().parse().ok());
+    let scheme = if conn.tls {
+        Scheme::HTTPS
+    } else {
+        Scheme::HTTP
+    };
     match authority {
-        Some(authority) => Origin::new(&Scheme::HTTP, &authority),
-        None => Origin::new(&Scheme::HTTP, &Authority::from_static("127.0.0.1")),
+        Some(authority) => Origin::new(&scheme, &authority),
+        None => Origin::new(&scheme, &Authority::from_static("127.0.0.1")),
     }
 }
