@@ -132,6 +132,7 @@ impl App {
     }
 
     /// Tells readers of the journal where this proxy's admin endpoint is (`DIR/admin-url`).
+    /// Call once the listener is bound, before announcing the address to anyone else.
     pub fn announce_admin(&self, local: SocketAddr) {
         let Some(journal) = &self.proxy.journal else {
             return;

@@ -47,15 +47,14 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 source,
             })?;
         let local = listener.local_addr().map_err(Error::Runtime)?;
+        app.announce_admin(local);
         let scheme = if app.tls.is_some() { "https" } else { "http" };
         let mut stdout = std::io::stdout().lock();
         // The one line on stdout; tests and scripts read the port from it.
         let _ = writeln!(stdout, "listening on {scheme}://{local}");
         let _ = stdout.flush();
         drop(stdout);
-        server::run(listener, app, first_signal())
-            .await
-            .map(|_| ())
+        server::run(listener, app, first_signal()).await.map(|_| ())
     })
 }
 

@@ -39,7 +39,6 @@ pub async fn run(
     let local = listener.local_addr().map_err(Error::Runtime)?;
     tracing::info!(listen.addr = %local, tls = app.tls.is_some(), "{}", app.description);
     warn_if_exposed(local, &app);
-    app.announce_admin(local);
     let builder = Arc::new(connection_builder(&app));
     let connections = Arc::new(Semaphore::new(app.limits.max_connections));
     let graceful = GracefulShutdown::new();

@@ -159,6 +159,41 @@ pub fn describe_failure(err: &(dyn std::error::Error + 'static)) -> Option<Strin
         }
         source = cause.source();
     }
+    // The connector may hand the rustls error over as text inside an io::Error (whose
+    // `source()` skips the error it wraps): classify by rustls's own wording then.
+    let mut text = String::new();
+    let mut source = Some(err);
+    while let Some(cause) = source {
+        text.push_str(&cause.to_string());
+        text.push('\n');
+        source = cause.source();
+    }
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("invalid peer certificate") {
+        let reason = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+            "TLS: the upstream's certificate is signed by an unknown CA (give the GHES CA bundle with --upstream-ca FILE)".to_owned()
+        } else if lower.contains("not valid for name") || lower.contains("notvalidforname") {
+            "TLS: the upstream's certificate is not valid for this host name (wrong host name; use the name the certificate was issued for)".to_owned()
+        } else if lower.contains("expired") {
+            "TLS: the upstream's certificate has expired".to_owned()
+        } else {
+            format!(
+                "TLS: the upstream's certificate was rejected ({})",
+                text.lines().next_back().unwrap_or_default()
+            )
+        };
+        return Some(reason);
+    }
+    if lower.contains("received fatal alert") || lower.contains("tls handshake") {
+        let detail = text
+            .lines()
+            .rfind(|l| !l.is_empty())
+            .unwrap_or_default()
+            .to_owned();
+        return Some(format!(
+            "TLS: the upstream refused the handshake ({detail}); it may require a client certificate (--upstream-client-cert and --upstream-client-key)"
+        ));
+    }
     None
 }
 

@@ -361,24 +361,30 @@ impl Proxy {
             return Some(response);
         }
         if request.version() < http::Version::HTTP_2 && request.uri().scheme().is_some() {
+            // An absolute-form target may only name this proxy or its upstream: the destination
+            // is always the configured upstream, whatever the request says.
             let target = request
                 .uri()
                 .authority()
-                .map(|a| a.as_str().to_ascii_lowercase());
-            let host = request
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_ascii_lowercase);
-            let own = [Some(conn.local.to_string()), host];
-            if target.is_some() && !own.iter().flatten().any(|own| Some(own) == target.as_ref()) {
+                .map(|a| a.as_str().to_ascii_lowercase())
+                .unwrap_or_default();
+            let port = conn.local.port();
+            let upstream = self.forwarder.as_ref().and_then(|f| {
+                f.upstream()
+                    .base
+                    .authority()
+                    .map(|a| a.as_str().to_ascii_lowercase())
+            });
+            let own = [
+                conn.local.to_string(),
+                format!("localhost:{port}"),
+                format!("127.0.0.1:{port}"),
+            ];
+            if !own.contains(&target) && upstream.as_deref() != Some(target.as_str()) {
                 return Some(answer::error(
                     StatusCode::BAD_REQUEST,
                     ErrorKind::NotAForwardProxy,
-                    &format!(
-                        "ghes-vcr only forwards to its configured upstream; the absolute URL names another host ({})",
-                        target.unwrap_or_default()
-                    ),
+                    &format!("ghes-vcr only forwards to its configured upstream; the absolute URL names another host ({target})"),
                 ));
             }
         }

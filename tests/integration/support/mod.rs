@@ -4,6 +4,7 @@
 
 pub mod fake_ghes;
 pub mod proxy;
+pub mod tls;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};

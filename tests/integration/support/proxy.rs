@@ -49,7 +49,9 @@ impl InProcess {
         let listener = TcpListener::bind(config.listen)
             .await
             .expect("bind 127.0.0.1:0");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let local = listener.local_addr().expect("local addr");
+        app.announce_admin(local);
+        let url = format!("http://{local}");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(listener, app, async move {
             let _ = stopped.await;

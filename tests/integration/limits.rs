@@ -1,0 +1,331 @@
+//! Limits and the never-an-open-proxy rules, over raw sockets where a real client would not
+//! misbehave: absolute-form targets, CONNECT, oversized headers, too many connections, a
+//! slow-loris client, an upstream that resets mid-body, X-Forwarded-* headers, shutdown under
+//! load, JSON logs.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::fake_ghes::FakeGhes;
+use crate::support::proxy::{record, Binary, InProcess};
+use crate::support::{basic, client, secret, Call};
+
+/// Sends raw bytes and reads until the server closes or a whole head has arrived.
+async fn raw(url: &str, request: &str) -> String {
+    let addr = url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 8192];
+    let mut seen = Vec::new();
+    loop {
+        let n = stream.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen);
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length = text[..head_end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if seen.len() >= head_end + 4 + length {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[tokio::test]
+async fn absolute_form_to_other_hosts_and_connect_are_refused() {
+    let ghes = FakeGhes::builder()
+        .user("octocat", &secret("pw"))
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = record(
+        &ghes.origin(),
+        &dir.path().join("c.json"),
+        &["--include", "/"],
+    )
+    .await;
+    let answer = raw(
+        &proxy.url,
+        "GET http://example.com/api/v3/authorizations HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("x-ghes-vcr-error: not-a-forward-proxy"),
+        "{answer}"
+    );
+    let answer = raw(
+        &proxy.url,
+        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    // An absolute form naming the proxy itself is just a request.
+    let own = proxy.url.trim_start_matches("http://").to_owned();
+    let answer = raw(
+        &proxy.url,
+        &format!(
+            "GET http://{own}/api/v3/meta HTTP/1.1\r\nHost: {own}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(
+        !answer.starts_with("HTTP/1.1 400"),
+        "forwarded, as any request: {answer}"
+    );
+    proxy.stop().await.unwrap();
+    assert_eq!(
+        ghes.hits(),
+        1,
+        "only the request to the proxy itself was forwarded"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_headers_tell_the_upstream_who_asked() {
+    let password = secret("pw");
+    let ghes = FakeGhes::builder().user("octocat", &password).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = record(&ghes.origin(), &dir.path().join("c.json"), &[]).await;
+    Call::new("GET", "/api/v3/authorizations")
+        .auth("octocat", &password)
+        .send(&client(), &proxy.url)
+        .await;
+    proxy.stop().await.unwrap();
+    let seen = ghes.requests().pop().unwrap();
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    assert_eq!(seen.header("x-forwarded-host"), Some(proxy_host(&seen)));
+    assert!(
+        seen.header("host")
+            .unwrap()
+            .ends_with(&ghes.addr().port().to_string()),
+        "Host is the upstream's"
+    );
+
+    let proxy = record(
+        &ghes.origin(),
+        &dir.path().join("d.json"),
+        &["--no-forwarded-headers"],
+    )
+    .await;
+    Call::new("GET", "/api/v3/authorizations")
+        .auth("octocat", &password)
+        .send(&client(), &proxy.url)
+        .await;
+    proxy.stop().await.unwrap();
+    assert!(ghes
+        .requests()
+        .pop()
+        .unwrap()
+        .header("x-forwarded-for")
+        .is_none());
+}
+
+fn proxy_host(seen: &crate::support::fake_ghes::SeenRequest) -> &str {
+    seen.header("x-forwarded-host")
+        .filter(|h| h.starts_with("127.0.0.1:"))
+        .unwrap_or("missing")
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431_and_too_many_connections_get_503() {
+    let grants = concat!(env!("CARGO_MANIFEST_DIR"), "/cassettes/grants.json");
+    let proxy = InProcess::start(&[
+        "replay",
+        "--cassette",
+        grants,
+        "--max-header-size",
+        "2KiB",
+        "--max-connections",
+        "1",
+    ])
+    .await;
+    let big = Call::new("GET", "/api/v3/applications/grants")
+        .header("x-padding", "p".repeat(4096))
+        .send(&client(), &proxy.url)
+        .await;
+    assert_eq!(
+        (big.status, big.header("x-ghes-vcr-error")),
+        (431, Some("headers-too-large"))
+    );
+    assert!(big.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("--max-header-size"));
+
+    // One idle connection takes the only slot; the next one is told to come back.
+    let held = TcpStream::connect(proxy.url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let busy = raw(
+        &proxy.url,
+        "GET /api/v3/applications/grants HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(busy.starts_with("HTTP/1.1 503"), "{busy}");
+    assert!(
+        busy.contains("x-ghes-vcr-error: too-many-connections"),
+        "{busy}"
+    );
+    drop(held);
+    proxy.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_loris_client_is_cut_off_after_the_header_timeout() {
+    let grants = concat!(env!("CARGO_MANIFEST_DIR"), "/cassettes/grants.json");
+    let proxy = InProcess::start(&[
+        "replay",
+        "--cassette",
+        grants,
+        "--client-header-timeout",
+        "300ms",
+    ])
+    .await;
+    let mut stream = TcpStream::connect(proxy.url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /api/v3/applications/grants HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The headers never end; the proxy closes the connection.
+    let mut buf = [0u8; 1024];
+    let read = stream.read(&mut buf).await.unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..read]);
+    assert!(read == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+    // The proxy still serves others.
+    let answer = Call::new("GET", "/api/v3/applications/grants")
+        .send(&client(), &proxy.url)
+        .await;
+    assert_eq!(answer.status, 200);
+    proxy.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_upstream_that_resets_mid_body_gives_502_and_the_proxy_keeps_serving() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{\"id\":1,").await;
+                // Dropped here: the body ends 991 bytes early.
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("reset.json");
+    let proxy = record(&upstream, &cassette, &[]).await;
+    for _ in 0..2 {
+        let answer = Call::new("GET", "/api/v3/authorizations")
+            .send(&client(), &proxy.url)
+            .await;
+        assert_eq!(answer.status, 502, "{}", answer.body);
+        assert_eq!(
+            answer.header("x-ghes-vcr-error"),
+            Some("upstream-bad-response")
+        );
+        assert!(answer.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains(&upstream));
+    }
+    proxy.stop().await.unwrap();
+    assert!(!cassette.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_under_load_loses_no_recorded_exchange_and_logs_json() {
+    let password = secret("pw");
+    let ghes = FakeGhes::builder().user("octocat", &password).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("load.json");
+    let proxy = Binary::start(
+        &[
+            "record",
+            "--upstream",
+            &ghes.origin(),
+            "--cassette",
+            cassette.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--mode",
+            "all",
+            "--log-format",
+            "json",
+            "--no-journal",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let answered = Arc::new(AtomicUsize::new(0));
+    let (progress_tx, mut progress) = tokio::sync::watch::channel(0usize);
+    let progress_tx = Arc::new(progress_tx);
+    let workers: Vec<_> = (0..4)
+        .map(|worker| {
+            let (url, password, answered, progress_tx) = (
+                proxy.url.clone(),
+                password.clone(),
+                Arc::clone(&answered),
+                Arc::clone(&progress_tx),
+            );
+            tokio::spawn(async move {
+                let client = client();
+                for n in 0.. {
+                    let sent = client
+                        .post(format!("{url}/api/v3/authorizations"))
+                        .header("authorization", basic("octocat", &password))
+                        .json(&json!({"note": format!("worker {worker} call {n}")}))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(response) if response.status() == 201 => {
+                            progress_tx.send_replace(answered.fetch_add(1, Ordering::SeqCst) + 1);
+                        }
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    progress.wait_for(|n| *n >= 30).await.unwrap();
+    proxy.signal("TERM").await;
+    let finished = proxy.wait().await;
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let saved = ghes_vcr::cassette::Cassette::load(&cassette).unwrap();
+    assert_eq!(
+        saved.interactions.len(),
+        answered.load(Ordering::SeqCst),
+        "every answered exchange is in the cassette, and no other"
+    );
+    for line in finished.stderr.lines() {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"));
+        assert!(
+            entry["level"].is_string() && entry["message"].is_string(),
+            "{line}"
+        );
+    }
+}
