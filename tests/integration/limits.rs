@@ -329,3 +329,35 @@ async fn shutdown_under_load_loses_no_recorded_exchange_and_logs_json() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let grants = concat!(env!("CARGO_MANIFEST_DIR"), "/cassettes/grants.json");
+    let proxy = InProcess::start(&[
+        "replay",
+        "--cassette",
+        grants,
+        "--client-header-timeout",
+        "300ms",
+    ])
+    .await;
+    let mut stream = TcpStream::connect(proxy.url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /api/v3/applications/grants HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 16384];
+    // Read the answer, then keep reading: the idle connection is closed by the proxy.
+    loop {
+        let n = stream.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
+    proxy.stop().await.unwrap();
+}
