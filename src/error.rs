@@ -39,3 +39,15 @@ pub enum Error {
 /// Exit status for errors: 2, as for usage errors (1 is kept for "ran, but the result is
 /// negative", e.g. a future `--fail-on-miss`).
 pub const EXIT_ERROR: u8 = 2;
+
+/// An error and its causes on one line, `outer: inner: innermost`.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("ghes-vcr: error: {}", error_chain(&err));
+            eprintln!("ghes-vcr: error: {}", ghes_vcr::error::chain(&err));
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -74,7 +74,7 @@ fn audit(paths: &[std::path::PathBuf]) -> ExitCode {
             ExitCode::from(1)
         }
         Err(err) => {
-            eprintln!("ghes-vcr: error: {}", error_chain(&err));
+            eprintln!("ghes-vcr: error: {}", ghes_vcr::error::chain(&err));
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -90,7 +90,7 @@ fn journal(command: &JournalCommand) -> ExitCode {
     let query = match JournalQuery::from_cli(source) {
         Ok(query) => query,
         Err(err) => {
-            eprintln!("ghes-vcr: error: {}", error_chain(&err));
+            eprintln!("ghes-vcr: error: {}", ghes_vcr::error::chain(&err));
             return ExitCode::from(EXIT_ERROR);
         }
     };
@@ -132,7 +132,7 @@ fn journal(command: &JournalCommand) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("ghes-vcr: error: {}", error_chain(&err));
+            eprintln!("ghes-vcr: error: {}", ghes_vcr::error::chain(&err));
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -161,16 +161,4 @@ fn init_tracing(cli: &Cli) {
         LogFormatArg::Json => builder.json().flatten_event(true).init(),
         LogFormatArg::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
-}
-
-/// The error and its causes on one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -126,7 +126,7 @@ impl Recorder {
                     .await;
                     let error = match result {
                         Ok(Ok(())) => None,
-                        Ok(Err(err)) => Some(error_chain(&err)),
+                        Ok(Err(err)) => Some(crate::error::chain(&err)),
                         Err(join) => Some(format!("saving task failed: {join}")),
                     };
                     match &error {
@@ -168,17 +168,6 @@ impl Snapshot {
         let value = serde_json::to_value(self).expect("a cassette always serializes");
         format::to_pretty_json(&value)
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

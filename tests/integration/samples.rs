@@ -255,25 +255,10 @@ fn without_latency(text: &str) -> String {
         .join("\n")
 }
 
-/// The operation an interaction exercises, from the spec's route templates.
+/// The operation an interaction exercises, without the `oauth-authorizations/` prefix.
 fn operation(method: &str, path: &str) -> &'static str {
-    let path = ghes_vcr::scope::api_path(path);
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (method, segments.as_slice()) {
-        ("GET", ["authorizations"]) => "list-authorizations",
-        ("POST", ["authorizations"]) => "create-authorization",
-        ("GET", ["authorizations", _]) => "get-authorization",
-        ("PATCH" | "POST", ["authorizations", _]) => "update-authorization",
-        ("DELETE", ["authorizations", _]) => "delete-authorization",
-        ("PUT", ["authorizations", "clients", _]) => "get-or-create-authorization-for-app",
-        ("PUT", ["authorizations", "clients", _, _]) => {
-            "get-or-create-authorization-for-app-and-fingerprint"
-        }
-        ("GET", ["applications", "grants"]) => "list-grants",
-        ("GET", ["applications", "grants", _]) => "get-grant",
-        ("DELETE", ["applications", "grants", _]) => "delete-grant",
-        _ => "other",
-    }
+    ghes_vcr::operations::operation(method, path)
+        .map_or("other", |id| id.trim_start_matches("oauth-authorizations/"))
 }
 
 #[tokio::test]
