@@ -39,6 +39,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         .build()
         .map_err(Error::Runtime)?;
     runtime.block_on(async {
+        let shutdown = shutdown_on_signals();
         let app = App::load(&config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -54,7 +55,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         let _ = writeln!(stdout, "listening on {scheme}://{local}");
         let _ = stdout.flush();
         drop(stdout);
-        server::run(listener, app, first_signal()).await.map(|_| ())
+        server::run(listener, app, shutdown).await.map(|_| ())
     })
 }
 
@@ -138,16 +139,24 @@ fn journal(command: &JournalCommand) -> ExitCode {
     }
 }
 
-/// The first SIGINT/SIGTERM starts a graceful shutdown; a second one exits at once. Files stay
-/// whole either way: cassettes are replaced by rename, and sled recovers its log.
-async fn first_signal() {
-    shutdown::signal().await;
-    tokio::spawn(async {
-        shutdown::signal().await;
+/// The first SIGINT/SIGTERM starts a graceful shutdown (the returned future completes); a
+/// second one exits at once. Files stay whole either way: cassettes are replaced by rename,
+/// and sled recovers its log.
+fn shutdown_on_signals() -> impl std::future::Future<Output = ()> {
+    let mut signals = shutdown::Signals::new();
+    let (first, first_seen) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        signals.next().await;
+        tracing::info!("shutting down (a second signal exits at once)");
+        let _ = first.send(());
+        signals.next().await;
         eprintln!("ghes-vcr: second signal: exiting now");
         #[allow(clippy::exit)]
         std::process::exit(130);
     });
+    async move {
+        let _ = first_seen.await;
+    }
 }
 
 fn init_tracing(cli: &Cli) {

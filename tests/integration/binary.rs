@@ -281,3 +281,58 @@ async fn kill_9_mid_recording_leaves_a_whole_cassette_with_every_acknowledged_ex
         "at most the in-flight ones more"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once() {
+    let (upstream, arrived, _release) = held_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("second.json");
+    let proxy = Binary::start(
+        &[
+            "record",
+            "--upstream",
+            &upstream,
+            "--cassette",
+            cassette.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--shutdown-grace",
+            "1h",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let url = proxy.url.clone();
+    let request = tokio::spawn(async move {
+        Call::new("GET", "/api/v3/authorizations")
+            .send(&client(), &url)
+            .await
+    });
+    arrived.await.expect("the request reached the upstream");
+    let addr = proxy.url.trim_start_matches("http://").to_owned();
+    proxy.signal("TERM").await;
+    // The first signal stops accepting (wait for that) and waits for the held exchange, up to
+    // an hour; the second does not wait.
+    let stopped_accepting = async {
+        while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), stopped_accepting)
+        .await
+        .expect("the first signal stops accepting");
+    proxy.signal("TERM").await;
+    let finished = proxy.wait().await;
+    assert_eq!(finished.status.code(), Some(130), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("second signal"),
+        "{}",
+        finished.stderr
+    );
+    request.abort();
+    assert!(
+        !cassette.exists() || ghes_vcr::cassette::Cassette::load(&cassette).is_ok(),
+        "never a torn file"
+    );
+}

@@ -328,7 +328,30 @@ async fn report_works_while_the_proxy_runs_and_export_replays() {
         .send(&client(), &proxy.url)
         .await;
     proxy.signal("TERM").await;
-    assert_eq!(proxy.wait().await.status.code(), Some(0));
+    let finished = proxy.wait().await;
+    assert_eq!(finished.status.code(), Some(0));
+    let exchanges: Vec<&str> = finished
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" INFO") && l.contains("exchange"))
+        .collect();
+    assert_eq!(
+        exchanges.len(),
+        3,
+        "one info line per exchange in passthrough: {}",
+        finished.stderr
+    );
+    assert!(
+        exchanges[0].contains("operation=\"oauth-authorizations/list-grants\"")
+            || exchanges[0].contains("operation=oauth-authorizations/list-grants"),
+        "{}",
+        exchanges[0]
+    );
+    assert!(
+        exchanges[0].contains("outcome") && exchanges[0].contains("elapsed_us"),
+        "{}",
+        exchanges[0]
+    );
     assert!(
         !journal.join("admin-url").exists(),
         "the admin-url file goes with the proxy"
