@@ -67,20 +67,14 @@ pub enum Template {
 impl Template {
     pub fn new(bytes: Bytes) -> Self {
         let placeholder = ORIGIN_PLACEHOLDER.as_bytes();
-        if !bytes.windows(placeholder.len()).any(|w| w == placeholder) {
-            return Template::Plain(bytes);
-        }
         let mut parts = Vec::new();
         let mut start = 0;
-        let mut at = 0;
-        while at + placeholder.len() <= bytes.len() {
-            if &bytes[at..at + placeholder.len()] == placeholder {
-                parts.push(bytes.slice(start..at));
-                at += placeholder.len();
-                start = at;
-            } else {
-                at += 1;
-            }
+        for at in memchr::memmem::find_iter(&bytes, placeholder) {
+            parts.push(bytes.slice(start..at));
+            start = at + placeholder.len();
+        }
+        if parts.is_empty() {
+            return Template::Plain(bytes);
         }
         parts.push(bytes.slice(start..));
         Template::WithOrigin(parts)
@@ -354,43 +348,53 @@ impl ReplaySet {
         options: &ReplayOptions,
     ) -> Result<Self, CassetteError> {
         let mut cassettes = Vec::with_capacity(set.len());
+        let mut pending = Vec::new();
+        for (cassette_no, loaded) in set.into_iter().enumerate() {
+            for (i, interaction) in loaded.cassette.interactions.into_iter().enumerate() {
+                pending.push((cassette_no, i, interaction));
+            }
+            cassettes.push(loaded.path);
+        }
+        // Preparing is independent per interaction: spread it over the cores (a 100k
+        // interaction cassette must load in well under a second), then index in order.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8);
+        let chunk = pending.len().div_ceil(workers).max(1);
+        let mut prepared: Vec<Vec<Result<Prepared, CassetteError>>> = Vec::new();
+        std::thread::scope(|scope| {
+            let mut rest = pending;
+            let mut handles = Vec::new();
+            while !rest.is_empty() {
+                let tail = rest.split_off(chunk.min(rest.len()));
+                let part = std::mem::replace(&mut rest, tail);
+                let (rules, cassettes) = (&rules, &cassettes);
+                handles.push(scope.spawn(move || {
+                    part.into_iter()
+                        .map(|(cassette, i, interaction)| {
+                            Prepared::new(cassettes, cassette, i, interaction, rules, options)
+                        })
+                        .collect()
+                }));
+            }
+            for handle in handles {
+                prepared.push(handle.join().expect("preparing interactions panicked"));
+            }
+        });
         let mut entries = Vec::new();
         let mut index: HashMap<String, Track> = HashMap::new();
         let mut synthetic = HashMap::new();
-        for (cassette_no, loaded) in set.into_iter().enumerate() {
-            for (i, mut interaction) in loaded.cassette.interactions.into_iter().enumerate() {
-                if options.tokens == TokenMode::Synthesized {
-                    synthesize_tokens(&mut interaction.response, &mut synthetic);
-                }
-                if let Some(deprecation) = &options.deprecation {
-                    if is_deprecated_family(&interaction.request.path) {
-                        deprecation.apply_to_list(&mut interaction.response.headers);
-                    }
-                }
-                let latency = interaction.latency_ms.map(Duration::from_millis);
-                let response = prepare(
-                    &loaded.path,
-                    i,
-                    &interaction.response,
-                    options.dates,
-                    latency,
-                )?;
-                let key = rules.key(&interaction.request);
-                let track = index.entry(key).or_insert_with(|| Track {
-                    entries: Vec::new(),
-                    otp: Vec::new(),
-                    next: AtomicUsize::new(0),
-                });
-                track.entries.push(entries.len());
-                track.otp.push(has_otp(&interaction.request));
-                entries.push(Entry {
-                    cassette: cassette_no,
-                    index: i,
-                    request: interaction.request,
-                    response,
-                });
-            }
-            cassettes.push(loaded.path);
+        for item in prepared.into_iter().flatten() {
+            let item = item?;
+            synthetic.extend(item.synthetic);
+            let track = index.entry(item.key).or_insert_with(|| Track {
+                entries: Vec::new(),
+                otp: Vec::new(),
+                next: AtomicUsize::new(0),
+            });
+            track.entries.push(entries.len());
+            track.otp.push(item.otp);
+            entries.push(item.entry);
         }
         Ok(Self {
             cassettes,
@@ -505,6 +509,55 @@ impl ReplaySet {
             cassettes: self.origin_paths.clone(),
             closest,
         }
+    }
+}
+
+/// One interaction made ready to serve, before it joins the index.
+struct Prepared {
+    entry: Entry,
+    key: String,
+    otp: bool,
+    /// Synthesized token hashes → recorded hashes.
+    synthetic: HashMap<String, String>,
+}
+
+impl Prepared {
+    fn new(
+        cassettes: &[PathBuf],
+        cassette: usize,
+        index: usize,
+        mut interaction: crate::cassette::Interaction,
+        rules: &MatchRules,
+        options: &ReplayOptions,
+    ) -> Result<Self, CassetteError> {
+        let mut synthetic = HashMap::new();
+        if options.tokens == TokenMode::Synthesized {
+            synthesize_tokens(&mut interaction.response, &mut synthetic);
+        }
+        if let Some(deprecation) = &options.deprecation {
+            if is_deprecated_family(&interaction.request.path) {
+                deprecation.apply_to_list(&mut interaction.response.headers);
+            }
+        }
+        let latency = interaction.latency_ms.map(Duration::from_millis);
+        let response = prepare(
+            &cassettes[cassette],
+            index,
+            &interaction.response,
+            options.dates,
+            latency,
+        )?;
+        Ok(Self {
+            key: rules.key(&interaction.request),
+            otp: has_otp(&interaction.request),
+            entry: Entry {
+                cassette,
+                index,
+                request: interaction.request,
+                response,
+            },
+            synthetic,
+        })
     }
 }
 

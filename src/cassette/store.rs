@@ -86,38 +86,46 @@ impl Cassette {
             column: err.column(),
             message: strip_position(&err.to_string()),
         };
+        // One parse on the happy path (a 100k-interaction cassette is 130 MB); only a file that
+        // fails is looked at again, to say first whether it is another format version.
+        let full_error = match serde_json::from_str::<Cassette>(text) {
+            Ok(cassette) if cassette.version == FORMAT_VERSION => return Ok(cassette),
+            Ok(cassette) => {
+                return Err(CassetteError::Version {
+                    path: path.to_owned(),
+                    found: u64::from(cassette.version),
+                })
+            }
+            Err(err) => err,
+        };
         #[derive(Deserialize)]
         struct VersionProbe {
             version: Option<serde_json::Value>,
         }
         let probe: VersionProbe = serde_json::from_str(text).map_err(malformed)?;
         match probe.version {
-            None => {
-                return Err(CassetteError::Malformed {
-                    path: path.to_owned(),
-                    line: 1,
-                    column: 1,
-                    message: "missing field `version` (is this a ghes-vcr cassette?)".into(),
-                })
-            }
+            None => Err(CassetteError::Malformed {
+                path: path.to_owned(),
+                line: 1,
+                column: 1,
+                message: "missing field `version` (is this a ghes-vcr cassette?)".into(),
+            }),
             Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(FORMAT_VERSION)) => {
+                Err(malformed(full_error))
             }
             Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => {
-                return Err(CassetteError::Version {
+                Err(CassetteError::Version {
                     path: path.to_owned(),
                     found: n.as_u64().unwrap_or_default(),
                 })
             }
-            Some(other) => {
-                return Err(CassetteError::Malformed {
-                    path: path.to_owned(),
-                    line: 1,
-                    column: 1,
-                    message: format!("`version` must be a whole number, found {other}"),
-                })
-            }
+            Some(other) => Err(CassetteError::Malformed {
+                path: path.to_owned(),
+                line: 1,
+                column: 1,
+                message: format!("`version` must be a whole number, found {other}"),
+            }),
         }
-        serde_json::from_str(text).map_err(malformed)
     }
 
     /// The file's exact text: pretty JSON, fixed key order, trailing newline.

@@ -1,0 +1,147 @@
+//! How cassette size affects ghes-vcr: load time, resident memory, and the cost of matching one
+//! request, for generated cassettes of 1, 1k, 10k and 100k interactions.
+//!
+//! ```sh
+//! cargo run --release --example cassette_scale
+//! ```
+//!
+//! Each cassette holds distinct `GET /api/v3/authorizations/{id}` interactions with a ~1 KB
+//! authorization body, like a recording of a busy GHES. Matching is measured as the time to look
+//! up a request (capture → fingerprint → index) averaged over many lookups, and reported as a
+//! ratio to the 1-interaction cassette from the same run, because absolute figures on a shared
+//! 2-core machine are noisy. Memory is the growth of this process's resident set while the
+//! cassette is loaded, as a ratio to the file size.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ghes_vcr::cassette::{
+    load_set, Body, Cassette, Interaction, RecordedRequest, RecordedResponse,
+};
+use ghes_vcr::matching::MatchRules;
+use ghes_vcr::replay::{Lookup, ReplayOptions, ReplaySet};
+use serde_json::json;
+
+fn interaction(id: usize) -> Interaction {
+    Interaction {
+        request: RecordedRequest {
+            method: "GET".into(),
+            path: format!("/api/v3/authorizations/{id}"),
+            query: vec![],
+            headers: vec![
+                ("accept".into(), "application/vnd.github.v3+json".into()),
+                ("authorization".into(), "Basic REDACTED user=octocat".into()),
+            ],
+            body: Body::Empty,
+        },
+        response: RecordedResponse {
+            status: 200,
+            headers: vec![
+                (
+                    "content-type".into(),
+                    "application/json; charset=utf-8".into(),
+                ),
+                ("etag".into(), format!("W/\"{id:064x}\"")),
+                (
+                    "x-github-request-id".into(),
+                    format!("0000:0000:{id:06X}:0000000:00000000"),
+                ),
+            ],
+            body: Body::Json(json!({
+                "id": id,
+                "url": format!("{{{{origin}}}}/api/v3/authorizations/{id}"),
+                "app": {"client_id": "00000000000000000000", "name": "My personal access token", "url": "https://docs.github.com/enterprise/rest"},
+                "token": "",
+                "hashed_token": format!("{id:064x}"),
+                "token_last_eight": format!("{id:08x}"),
+                "note": format!("token {id}"),
+                "note_url": null,
+                "created_at": "2026-01-15T10:00:00Z",
+                "updated_at": "2026-01-15T10:00:00Z",
+                "scopes": ["repo", "user"],
+                "fingerprint": null
+            })),
+        },
+        latency_ms: None,
+    }
+}
+
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Nanoseconds per lookup of an existing request, over `rounds` lookups spread over the set.
+fn lookup_cost(set: &ReplaySet, size: usize, rounds: usize) -> f64 {
+    let requests: Vec<RecordedRequest> = (0..64)
+        .map(|i| interaction((i * 7919) % size).request)
+        .collect();
+    let started = Instant::now();
+    for round in 0..rounds {
+        match set.lookup(&requests[round % requests.len()]) {
+            Lookup::Hit(entry) => {
+                std::hint::black_box(entry.response.status);
+            }
+            Lookup::Miss(report) => panic!("unexpected miss: {}", report.message()),
+        }
+    }
+    started.elapsed().as_nanos() as f64 / rounds as f64
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    println!("cargo run --release --example cassette_scale");
+    println!(
+        "{:>8}  {:>10}  {:>9}  {:>10}  {:>8}  {:>11}  {:>10}",
+        "size", "file", "load", "resident", "mem/file", "match/req", "vs size 1"
+    );
+    let mut baseline = None;
+    for size in [1usize, 1_000, 10_000, 100_000] {
+        let path = dir.path().join(format!("scale-{size}.json"));
+        let mut cassette = Cassette::new();
+        cassette.interactions = (0..size).map(interaction).collect();
+        std::fs::write(&path, cassette.to_pretty_json())?;
+        drop(cassette);
+        let file = std::fs::metadata(&path)?.len();
+
+        let before = resident_kib();
+        let started = Instant::now();
+        let loaded = load_set(Path::new(&path))?;
+        let parsed = started.elapsed();
+        let set = ReplaySet::new(
+            std::slice::from_ref(&path),
+            loaded,
+            MatchRules::default(),
+            &ReplayOptions::default(),
+        )?;
+        let load = started.elapsed();
+        eprintln!(
+            "  (size {size}: parse {:.3}s, prepare {:.3}s)",
+            parsed.as_secs_f64(),
+            (load - parsed).as_secs_f64()
+        );
+        let resident = resident_kib().saturating_sub(before) * 1024;
+        let cost = lookup_cost(&set, size, 200_000);
+        let base = *baseline.get_or_insert(cost);
+        println!(
+            "{:>8}  {:>8.1}MB  {:>7.3}s  {:>8.1}MB  {:>7.2}x  {:>9.0}ns  {:>9.2}x",
+            size,
+            file as f64 / 1e6,
+            load.as_secs_f64(),
+            resident as f64 / 1e6,
+            resident as f64 / file as f64,
+            cost,
+            cost / base
+        );
+        drop(set);
+    }
+    Ok(())
+}
