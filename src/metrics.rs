@@ -13,16 +13,17 @@ use prometheus_client::registry::Registry;
 
 use crate::journal::{JournalStats, Outcome};
 
+// Labels are static strings: counting a request allocates nothing.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    operation: String,
+    operation: &'static str,
     status: u16,
-    outcome: String,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
-    operation: String,
+    operation: &'static str,
 }
 
 /// Latency buckets in seconds: 100 µs to 10 s.
@@ -109,20 +110,18 @@ impl Metrics {
     /// Counts one answered request. `operation` is `None` outside the deprecated API.
     pub fn observe(
         &self,
-        operation: Option<&str>,
+        operation: Option<&'static str>,
         status: u16,
         outcome: Option<Outcome>,
         elapsed: Duration,
     ) {
-        let operation = operation.unwrap_or("other").to_owned();
-        let outcome = outcome.map_or("forwarded", Outcome::as_str).to_owned();
+        let operation = operation.unwrap_or("other");
+        let outcome = outcome.map_or("forwarded", Outcome::as_str);
         if outcome == "replay-miss" {
             self.misses.inc();
         }
         self.latency
-            .get_or_create(&OperationLabels {
-                operation: operation.clone(),
-            })
+            .get_or_create(&OperationLabels { operation })
             .observe(elapsed.as_secs_f64());
         self.requests
             .get_or_create(&RequestLabels {

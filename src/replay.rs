@@ -103,7 +103,9 @@ impl Template {
 /// Where a served header's value comes from.
 #[derive(Clone, Debug)]
 pub enum HeaderSource {
-    /// The recorded value (with the origin put back).
+    /// The recorded value, checked once at load.
+    Fixed(HeaderValue),
+    /// The recorded value with the origin put back (`Link`, `Location`).
     Recorded(Template),
     /// `Date`: the time of the replay.
     Now,
@@ -168,6 +170,10 @@ impl PreparedResponse {
                 HeaderSource::Recorded(template) => Some((
                     name.as_str().to_owned(),
                     String::from_utf8_lossy(&template.render(ORIGIN_PLACEHOLDER)).into_owned(),
+                )),
+                HeaderSource::Fixed(value) => Some((
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
                 )),
                 HeaderSource::Now | HeaderSource::RateLimitReset(_) => None,
             })
@@ -671,7 +677,7 @@ fn prepare(
                 "response header name {name:?} is not a valid header name"
             ))
         })?;
-        HeaderValue::from_str(value).map_err(|_| {
+        let checked = HeaderValue::from_str(value).map_err(|_| {
             invalid(format!(
                 "response header {name} has a value HTTP cannot carry: {value:?}"
             ))
@@ -680,8 +686,9 @@ fn prepare(
             (DateMode::Now, Some(_), "date") => HeaderSource::Now,
             (DateMode::Now, Some(_), "x-ratelimit-reset") => match value.trim().parse() {
                 Ok(reset) => HeaderSource::RateLimitReset(reset),
-                Err(_) => HeaderSource::Recorded(Template::new(Bytes::from(value.clone()))),
+                Err(_) => HeaderSource::Fixed(checked),
             },
+            _ if !value.contains(ORIGIN_PLACEHOLDER) => HeaderSource::Fixed(checked),
             _ => HeaderSource::Recorded(Template::new(Bytes::from(value.clone()))),
         };
         headers.push((header, source));

@@ -493,6 +493,7 @@ impl Proxy {
                 continue;
             }
             let value = match source {
+                HeaderSource::Fixed(value) => Some(value.clone()),
                 HeaderSource::Recorded(template) => {
                     HeaderValue::from_maybe_shared(template.render(origin.as_str())).ok()
                 }
