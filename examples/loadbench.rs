@@ -1,0 +1,1702 @@
+//! Load benchmark: how much does putting ghes-vcr in the path cost, compared with a bare hyper
+//! server answering the same bytes?
+//!
+//! ```sh
+//! cargo run --release --example loadbench -- [--duration 5s] [--warmup 1s] [--slices 5]
+//!     [--connections 1,64] [--only replay,passthrough,passthrough-journal,record]
+//!     [--json FILE] [--ghes-vcr PATH]
+//! ```
+//!
+//! # What is measured
+//!
+//! Every target answers `GET /api/v3/authorizations` with the same response: a ~1.9 KB JSON list
+//! of two authorizations, shaped like GitHub Enterprise Server's answer, with GHES's headers.
+//!
+//! - `baseline`: a bare hyper 1 server (hyper-util's auto builder, its own multi-threaded tokio
+//!   runtime, in this process) that answers with those bytes. This is the ceiling.
+//! - `replay`: `ghes-vcr replay --no-journal` serving a cassette that holds that exchange. The
+//!   cassette is produced by `ghes-vcr record --mode all` in front of the baseline (one request,
+//!   then SIGTERM), so it is exactly what the recorder writes. Replay adds its three
+//!   deprecation headers (`Deprecation`, `Sunset`, `Link`), as it does for users.
+//! - `passthrough`: `ghes-vcr passthrough --no-journal` in front of the baseline.
+//! - `passthrough-journal`: the same with `--journal DIR` (a fresh temporary directory). The
+//!   journal's `dropped` counter is read from `GET /__ghes-vcr/health` before it is stopped.
+//! - `record`: `ghes-vcr record --mode all --no-journal` in front of the baseline, with a
+//!   temporary cassette. Every request (warm-up included) is appended to the cassette, which is
+//!   saved whole, atomically and flushed before the answer is sent, so this one measures the
+//!   disk as much as the proxy, and it slows down as the cassette grows.
+//!
+//! Each ghes-vcr is a separate process started from the built binary (`target/release/ghes-vcr`,
+//! next to this example's directory) with a cleared environment plus `HOME=<temp dir>`, on
+//! `127.0.0.1:0`; its port is read from the `listening on http://HOST:PORT` line it prints on
+//! stdout, and it is stopped with SIGTERM (through the `kill` command) and waited for.
+//!
+//! # How
+//!
+//! A closed-loop load generator (hyper's HTTP/1.1 client connection, one keep-alive connection
+//! per worker, in its own multi-threaded tokio runtime) runs N workers; each sends a request,
+//! reads the whole answer, checks that the status is 200 and sends the next one. Every latency
+//! (request sent → whole body received) is kept in microseconds, and the percentiles are read
+//! from the sorted list. Failed requests (non-200, I/O errors, 10 s timeouts) are counted as
+//! errors; the worker reconnects after an I/O error.
+//!
+//! Targets run one at a time, never two loads at once; for each, every connection count in
+//! `--connections` (default 1 and 64) is measured in turn. The machine's speed moves during a
+//! run (other tenants of the host, CPU boost, which cores the threads land on: on the 2-core
+//! reference machine the bare server's throughput varied 2–3× between consecutive 5 s runs),
+//! so a proxy is not compared with a baseline measured minutes earlier. Instead, after a
+//! warm-up (`--warmup`, unmeasured, baseline then proxy), the measured `--duration` is cut into
+//! `--slices` slices that alternate with baseline slices of the same length, the connections
+//! to each staying open from slice to slice: baseline, proxy, baseline, proxy, … Each slice ends
+//! when its last answer is in, so two loads never overlap. The proxy row's ratios divide by the
+//! baseline slices that alternated with it; the baseline rows gather all baseline slices of the
+//! run, and the report prints how far apart the fastest and slowest baseline slices were. With
+//! the defaults (2 connection counts × 4 proxies × (1 s warm-up × 2 + 5 s × 2)) the run takes
+//! about two minutes.
+//!
+//! # Reading the results
+//!
+//! The load generator, the baseline server and the proxy under test all share the same machine
+//! (on the reference machine: 2 cores), so the absolute numbers say as much about the machine
+//! as about ghes-vcr, and they move from run to run. The ratios to the baseline of the *same
+//! run* are the point: throughput ratio = target / baseline (1.0 = as fast as a bare server),
+//! latency ratio = target / baseline (1.0 = no added latency), and for the proxies the latency
+//! they add at p50 in microseconds (target p50 − baseline p50). Note that a proxy in front of
+//! the baseline (passthrough, record) makes the machine run two servers for each request.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, bail, Context as _};
+use base64::Engine as _;
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use http_body_util::{BodyExt as _, Empty, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The path every target answers.
+const PATH: &str = "/api/v3/authorizations";
+/// A request taking longer than this counts as an error (and its connection is dropped).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a ghes-vcr may take to print its listening line.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a ghes-vcr may take to exit after SIGTERM (its default shutdown grace is 10 s).
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much of a ghes-vcr's stderr is kept for error messages.
+const STDERR_KEPT: usize = 16 * 1024;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loadbench",
+    about = "Closed-loop load benchmark of ghes-vcr against a bare hyper server"
+)]
+struct Args {
+    /// How long each (target, connection count) pair is measured, after the warm-up.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    duration: Duration,
+
+    /// How long each pair runs before measuring starts.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+
+    /// Into how many slices the measured duration is cut; proxy and baseline slices alternate.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    slices: u32,
+
+    /// Connection counts (workers) to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    connections: Vec<usize>,
+
+    /// Only these targets, comma-separated (the baseline always runs: every ratio needs it).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    only: Vec<Target>,
+
+    /// Also write the results to this file as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// The ghes-vcr binary [default: `ghes-vcr` next to this example's directory, built with
+    /// `cargo build --bin ghes-vcr` when missing].
+    #[arg(long, value_name = "PATH")]
+    ghes_vcr: Option<PathBuf>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|err| format!("{err} (write e.g. 5s, 500ms, 1m)"))
+}
+
+/// What is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+enum Target {
+    Baseline,
+    Replay,
+    Passthrough,
+    PassthroughJournal,
+    Record,
+}
+
+impl Target {
+    const ALL: [Target; 5] = [
+        Target::Baseline,
+        Target::Replay,
+        Target::Passthrough,
+        Target::PassthroughJournal,
+        Target::Record,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Target::Baseline => "baseline",
+            Target::Replay => "replay",
+            Target::Passthrough => "passthrough",
+            Target::PassthroughJournal => "passthrough-journal",
+            Target::Record => "record",
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("loadbench: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> anyhow::Result<()> {
+    if args.connections.is_empty() || args.connections.contains(&0) {
+        bail!("--connections needs one or more counts above 0, e.g. --connections 1,64");
+    }
+    // The baseline is measured on its own only when no proxy is; otherwise its row is made
+    // of the baseline slices that alternate with every proxy's slices.
+    let proxies: Vec<Target> = Target::ALL
+        .into_iter()
+        .filter(|t| *t != Target::Baseline && (args.only.is_empty() || args.only.contains(t)))
+        .collect();
+    let targets = if proxies.is_empty() {
+        vec![Target::Baseline]
+    } else {
+        proxies
+    };
+
+    let command_line = std::env::args()
+        .map(|arg| shell_quote(&arg))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let machine = machine_facts();
+    let binary = match &args.ghes_vcr {
+        Some(path) => path.clone(),
+        None => locate_ghes_vcr()?,
+    };
+    let version = ghes_vcr_version(&binary)?;
+
+    println!("ghes-vcr load benchmark");
+    println!("command:  {command_line}");
+    println!(
+        "machine:  nproc {}, {}, {}, kernel {}, load average {}",
+        machine.nproc, machine.cpu, machine.memory, machine.kernel, machine.loadavg
+    );
+    println!("binary:   {} ({version})", binary.display());
+    if let Some(warning) = staleness_warning(&binary) {
+        println!("warning:  {warning}");
+    }
+    if cfg!(debug_assertions) {
+        println!("warning:  this example is a debug build; run it with --release");
+    }
+    println!(
+        "load:     closed loop, GET {PATH}, HTTP/1.1 keep-alive, one connection per worker; per row {} warm-up, then {} measured in {} slices alternating with baseline slices",
+        humantime::format_duration(args.warmup),
+        humantime::format_duration(args.duration),
+        args.slices
+    );
+    println!(
+        "          generator, baseline server and proxy share this machine's {} cores: compare ratios, not absolute numbers",
+        machine.nproc
+    );
+
+    // The load generator's runtime. The baseline server gets its own (below), and every
+    // ghes-vcr is its own process: all of them share the machine's cores (2 on the reference
+    // machine), which is why the report compares ratios rather than absolute numbers.
+    let load_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("loadgen")
+        .build()
+        .context("cannot start the load generator's tokio runtime")?;
+    let baseline = Baseline::start()?;
+    let upstream = format!("http://{}", baseline.addr);
+    let home = tempfile::Builder::new()
+        .prefix("ghes-vcr-loadbench-")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    let load = LoadSpec::new(args);
+    println!(
+        "response: {} B JSON body (2 authorizations), {} GHES headers (+ date, content-length)",
+        baseline.body_len, baseline.header_count
+    );
+    println!();
+
+    show_probe(&load_rt, Target::Baseline, baseline.addr, &load)?;
+    let mut results: Vec<Row> = Vec::new();
+    let mut notes: BTreeMap<&'static str, Value> = BTreeMap::new();
+    let mut warnings: Vec<String> = Vec::new();
+    for &target in &targets {
+        let mut proxy = match target {
+            Target::Baseline => None,
+            Target::Replay => {
+                let cassette = home.path().join("replay.json");
+                load_rt.block_on(record_cassette(
+                    &binary,
+                    home.path(),
+                    &upstream,
+                    &cassette,
+                    &load,
+                ))?;
+                Some(Proxy::start(
+                    &binary,
+                    "replay",
+                    &[
+                        "replay",
+                        "--cassette",
+                        path_arg(&cassette)?,
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--no-journal",
+                    ],
+                    home.path(),
+                )?)
+            }
+            Target::Passthrough => Some(Proxy::start(
+                &binary,
+                "passthrough",
+                &[
+                    "passthrough",
+                    "--upstream",
+                    &upstream,
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--no-journal",
+                ],
+                home.path(),
+            )?),
+            Target::PassthroughJournal => {
+                let journal = home.path().join("journal");
+                Some(Proxy::start(
+                    &binary,
+                    "passthrough --journal",
+                    &[
+                        "passthrough",
+                        "--upstream",
+                        &upstream,
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--journal",
+                        path_arg(&journal)?,
+                    ],
+                    home.path(),
+                )?)
+            }
+            Target::Record => {
+                let cassette = home.path().join("record.json");
+                Some(Proxy::start(
+                    &binary,
+                    "record",
+                    &[
+                        "record",
+                        "--mode",
+                        "all",
+                        "--upstream",
+                        &upstream,
+                        "--cassette",
+                        path_arg(&cassette)?,
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--no-journal",
+                    ],
+                    home.path(),
+                )?)
+            }
+        };
+        let addr = proxy.as_ref().map_or(baseline.addr, |p| p.addr);
+
+        if target != Target::Baseline {
+            show_probe(&load_rt, target, addr, &load)?;
+        }
+
+        for &connections in &args.connections {
+            // The machine's speed drifts (other tenants, CPU boost, which core a thread
+            // lands on), so a proxy is measured in slices that alternate with slices of
+            // the baseline, and its ratios divide by those baseline slices.
+            let paired = (target != Target::Baseline).then_some(baseline.addr);
+            let (outcome, paired) = load_rt.block_on(measure(addr, paired, connections, &load));
+            results.push(Row {
+                target,
+                connections,
+                outcome,
+                baseline: paired,
+            });
+        }
+
+        if let Some(proxy) = proxy.as_mut() {
+            if matches!(target, Target::PassthroughJournal | Target::Record) {
+                match load_rt.block_on(health(proxy.addr, &load)) {
+                    Ok(health) => {
+                        let key = if target == Target::Record {
+                            "record"
+                        } else {
+                            "passthrough_journal"
+                        };
+                        let part = if target == Target::Record {
+                            health.get("recording").cloned().unwrap_or(Value::Null)
+                        } else {
+                            health.get("journal").cloned().unwrap_or(Value::Null)
+                        };
+                        notes.insert(key, part);
+                    }
+                    Err(err) => warnings.push(format!(
+                        "{}: cannot read GET /__ghes-vcr/health: {err:#}",
+                        target.name()
+                    )),
+                }
+            }
+        }
+        if let Some(proxy) = proxy {
+            let name = proxy.name;
+            let started = Instant::now();
+            match proxy.stop() {
+                Ok(status) if status.success() => {}
+                Ok(status) => warnings.push(format!("ghes-vcr {name} exited with {status}")),
+                Err(err) => warnings.push(format!("{err:#}")),
+            }
+            let took = started.elapsed();
+            if took > Duration::from_secs(2) {
+                warnings.push(format!(
+                    "ghes-vcr {name} took {:.1} s to exit after SIGTERM",
+                    took.as_secs_f64()
+                ));
+            }
+        }
+    }
+    baseline.stop();
+    results.splice(0..0, baseline_rows(&results, &args.connections));
+
+    let report = Report {
+        rows: &results,
+        notes: &notes,
+        connections: &args.connections,
+    };
+    println!();
+    report.print();
+    for warning in &warnings {
+        println!("warning: {warning}");
+    }
+
+    if let Some(path) = &args.json {
+        let value = report.to_json(&command_line, &machine, &version, args, &warnings);
+        let text = serde_json::to_string_pretty(&value).context("cannot serialize the results")?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write the results to {}", path.display()))?;
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The response: a GHES `GET /api/v3/authorizations` answer
+// ---------------------------------------------------------------------------------------------
+
+/// The JSON body: two authorizations (a personal access token and an OAuth app's token) as
+/// GHES 3.x lists them, with `origin` in the `url` fields like GHES's own host.
+fn authorizations_body(origin: &str) -> Bytes {
+    // A site admin's personal access token with every scope GHES 3.0 offers, and a release
+    // tool's OAuth app token with a fingerprint, as a legacy CLI creates them.
+    let admin_scopes = [
+        "admin:enterprise",
+        "admin:gpg_key",
+        "admin:org",
+        "admin:org_hook",
+        "admin:pre_receive_hook",
+        "admin:public_key",
+        "admin:repo_hook",
+        "delete:packages",
+        "delete_repo",
+        "gist",
+        "notifications",
+        "read:packages",
+        "repo",
+        "site_admin",
+        "user",
+        "workflow",
+        "write:discussion",
+        "write:packages",
+    ];
+    let tool_scopes = [
+        "repo",
+        "admin:repo_hook",
+        "admin:org_hook",
+        "read:org",
+        "read:user",
+        "user:email",
+        "admin:gpg_key",
+        "admin:public_key",
+        "delete_repo",
+        "read:gpg_key",
+        "read:public_key",
+        "read:discussion",
+        "write:discussion",
+        "gist",
+        "notifications",
+        "workflow",
+        "write:packages",
+        "read:packages",
+        "delete:packages",
+    ];
+    let body = json!([
+        {
+            "id": 2,
+            "url": format!("{origin}/api/v3/authorizations/2"),
+            "app": {
+                "name": "My personal access token",
+                "url": "https://docs.github.com/enterprise/rest/reference/enterprise-admin#list-personal-access-tokens",
+                "client_id": "00000000000000000000"
+            },
+            "token": "",
+            "hashed_token": "23cffb2fab1b0a62747863eba88cb9327e561f2f7a0c8661c0d9b83146cb8d45",
+            "token_last_eight": "848f9f8a",
+            "note": "Site admin token for the nightly enterprise audit export (ops-automation, rotated quarterly by platform-team)",
+            "note_url": "https://wiki.corp.example.com/platform/runbooks/enterprise-audit-export",
+            "created_at": "2019-04-24T21:49:02Z",
+            "updated_at": "2024-02-08T07:31:44Z",
+            "scopes": admin_scopes,
+            "fingerprint": null
+        },
+        {
+            "id": 7,
+            "url": format!("{origin}/api/v3/authorizations/7"),
+            "app": {
+                "name": "Release Tooling (deploy-tool)",
+                "url": "https://release-tooling.corp.example.com/deploy-tool",
+                "client_id": "5f1e8a61f9b3a7aba766"
+            },
+            "token": "",
+            "hashed_token": "a1f3ce2e0bd9d1b0e6fbd13b3f1c1e8dcb4ad1b2f9c6e7d3a4b5c6d7e8f90a1b",
+            "token_last_eight": "3f9e1c7a",
+            "note": "deploy-tool login on build-agent-17.ci.corp.example.com (deploy-tool 2.4.1)",
+            "note_url": "https://release-tooling.corp.example.com/deploy-tool/agents/build-agent-17",
+            "created_at": "2021-06-02T08:14:55Z",
+            "updated_at": "2023-11-20T16:03:12Z",
+            "scopes": tool_scopes,
+            "fingerprint": "deploy-tool:build-agent-17.ci.corp.example.com:7c2d0a4e"
+        }
+    ]);
+    // Compact, like GHES (serde_json keeps the key order: the project enables preserve_order).
+    Bytes::from(serde_json::to_vec(&body).expect("a json! value serializes"))
+}
+
+/// GHES's headers for a 200 list answer (hyper adds `date` and `content-length`).
+fn ghes_headers() -> HeaderMap {
+    const HEADERS: &[(&str, &str)] = &[
+        ("server", "GitHub.com"),
+        ("content-type", "application/json; charset=utf-8"),
+        ("cache-control", "private, max-age=60, s-maxage=60"),
+        ("vary", "Accept, Authorization, Cookie, X-GitHub-OTP"),
+        ("vary", "Accept-Encoding, Accept, X-Requested-With"),
+        (
+            "etag",
+            "W/\"f79597a06e0f5037b217666c69976233192cd251cfba836bedf7cb1d4c1149ca\"",
+        ),
+        ("x-oauth-scopes", ""),
+        ("x-accepted-oauth-scopes", ""),
+        ("x-github-media-type", "github.v3; format=json"),
+        ("x-github-enterprise-version", "3.0.25"),
+        ("x-ratelimit-limit", "5000"),
+        ("x-ratelimit-remaining", "4999"),
+        ("x-ratelimit-reset", "1768474800"),
+        ("x-ratelimit-used", "1"),
+        ("x-ratelimit-resource", "core"),
+        (
+            "access-control-expose-headers",
+            "ETag, Link, Location, Retry-After, X-GitHub-OTP, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Used, X-RateLimit-Resource, X-RateLimit-Reset, X-OAuth-Scopes, X-Accepted-OAuth-Scopes, X-Poll-Interval, X-GitHub-Media-Type, Deprecation, Sunset",
+        ),
+        ("access-control-allow-origin", "*"),
+        (
+            "strict-transport-security",
+            "max-age=31536000; includeSubdomains; preload",
+        ),
+        ("x-frame-options", "deny"),
+        ("x-content-type-options", "nosniff"),
+        ("x-xss-protection", "0"),
+        (
+            "referrer-policy",
+            "origin-when-cross-origin, strict-origin-when-cross-origin",
+        ),
+        ("content-security-policy", "default-src 'none'"),
+        ("x-github-request-id", "2A0F:3FEC:FC9EBD:C7289CD:6968BAA0"),
+    ];
+    let mut map = HeaderMap::new();
+    for (name, value) in HEADERS {
+        map.append(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    map
+}
+
+// ---------------------------------------------------------------------------------------------
+// Target (a): the baseline server
+// ---------------------------------------------------------------------------------------------
+
+/// The bare hyper server, on its own multi-threaded runtime.
+struct Baseline {
+    addr: SocketAddr,
+    body_len: usize,
+    header_count: usize,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Baseline {
+    fn start() -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("baseline")
+            .build()
+            .context("cannot start the baseline server's tokio runtime")?;
+        let listener = runtime
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .context("cannot bind the baseline server to 127.0.0.1:0")?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the baseline server's address")?;
+        let body = authorizations_body(&format!("http://{addr}"));
+        let headers = ghes_headers();
+        let (body_len, header_count) = (body.len(), headers.len());
+        runtime.spawn(serve_baseline(listener, body, headers));
+        Ok(Self {
+            addr,
+            body_len,
+            header_count,
+            runtime,
+        })
+    }
+
+    fn stop(self) {
+        self.runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+}
+
+async fn serve_baseline(listener: TcpListener, body: Bytes, headers: HeaderMap) {
+    let answer = Arc::new((body, headers));
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let answer = Arc::clone(&answer);
+        let builder = Arc::clone(&builder);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let answer = Arc::clone(&answer);
+                async move {
+                    let mut response = if request.method() == Method::GET
+                        && request.uri().path() == PATH
+                    {
+                        let mut response = Response::new(Full::new(answer.0.clone()));
+                        *response.headers_mut() = answer.1.clone();
+                        response
+                    } else {
+                        let mut response = Response::new(Full::new(Bytes::from_static(
+                            br#"{"message":"Not Found","documentation_url":"https://docs.github.com/enterprise-server@3.0/rest"}"#,
+                        )));
+                        *response.status_mut() = StatusCode::NOT_FOUND;
+                        response
+                    };
+                    response
+                        .headers_mut()
+                        .entry(header::CONTENT_TYPE)
+                        .or_insert(HeaderValue::from_static("application/json; charset=utf-8"));
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets (b)–(d): ghes-vcr processes
+// ---------------------------------------------------------------------------------------------
+
+/// A running ghes-vcr. Dropped without [`Proxy::stop`] (on an error path), it is killed.
+struct Proxy {
+    name: &'static str,
+    addr: SocketAddr,
+    child: Option<Child>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Proxy {
+    /// Starts `binary args…` with a cleared environment plus `HOME=home`, and waits for its
+    /// `listening on http://HOST:PORT` line.
+    fn start(
+        binary: &Path,
+        name: &'static str,
+        args: &[&str],
+        home: &Path,
+    ) -> anyhow::Result<Self> {
+        let mut child = Command::new(binary)
+            .args(args)
+            .env_clear()
+            .env("HOME", home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {} {name}", binary.display()))?;
+        let stdout = child.stdout.take().context("no stdout pipe")?;
+        let stderr_pipe = child.stderr.take().context("no stderr pipe")?;
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        drain_stderr(stderr_pipe, Arc::clone(&stderr));
+        let mut proxy = Self {
+            name,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            child: Some(child),
+            stderr,
+        };
+
+        let (line_tx, line_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let first = reader.read_line(&mut line).map(|_| line);
+            let _ = line_tx.send(first);
+            // Keep the pipe open and drained for as long as the process runs.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let line = match line_rx.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(line)) if !line.is_empty() => line,
+            Ok(Ok(_)) | Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = proxy.wait_briefly();
+                bail!(
+                    "ghes-vcr {name} exited before listening ({}): {}",
+                    status.map_or_else(|| "still running".to_owned(), |s| s.to_string()),
+                    proxy.stderr_tail()
+                );
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => bail!(
+                "ghes-vcr {name} printed no listening line within {} s: {}",
+                START_TIMEOUT.as_secs(),
+                proxy.stderr_tail()
+            ),
+        };
+        proxy.addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .and_then(|addr| addr.parse().ok())
+            .with_context(|| {
+                format!(
+                    "ghes-vcr {name} printed {:?} instead of `listening on http://HOST:PORT`",
+                    line.trim()
+                )
+            })?;
+        Ok(proxy)
+    }
+
+    /// SIGTERM, then waits for the exit (SIGKILL after [`STOP_TIMEOUT`]).
+    fn stop(mut self) -> anyhow::Result<ExitStatus> {
+        let name = self.name;
+        let mut child = self.child.take().context("already stopped")?;
+        let pid = child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .context("cannot run `kill -TERM`")?;
+        if !sent.success() {
+            bail!("`kill -TERM {pid}` (ghes-vcr {name}) failed with {sent}");
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = child
+                .try_wait()
+                .with_context(|| format!("cannot wait for ghes-vcr {name}"))?
+            {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "ghes-vcr {name} did not exit within {} s after SIGTERM (killed): {}",
+                    STOP_TIMEOUT.as_secs(),
+                    self.stderr_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The exit status if the process ends within a second.
+    fn wait_briefly(&mut self) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        for _ in 0..50 {
+            if let Ok(Some(status)) = child.try_wait() {
+                // Give the stderr thread a moment to read the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The end of what the process wrote on stderr, for error messages.
+    fn stderr_tail(&self) -> String {
+        let kept = self.stderr.lock().map(|b| b.clone()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&kept);
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(10)..].join("\n  ");
+        if tail.trim().is_empty() {
+            "(nothing on stderr)".to_owned()
+        } else {
+            format!("\n  {tail}")
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Reads a child's stderr until it closes, keeping the last [`STDERR_KEPT`] bytes.
+fn drain_stderr(mut pipe: std::process::ChildStderr, kept: Arc<Mutex<Vec<u8>>>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let Ok(mut kept) = kept.lock() else { break };
+            kept.extend_from_slice(&buf[..n]);
+            if kept.len() > 2 * STDERR_KEPT {
+                let cut = kept.len() - STDERR_KEPT;
+                kept.drain(..cut);
+            }
+        }
+    });
+}
+
+/// Writes the replay cassette the way users do: `ghes-vcr record --mode all` in front of the
+/// baseline, one request, SIGTERM.
+async fn record_cassette(
+    binary: &Path,
+    home: &Path,
+    upstream: &str,
+    cassette: &Path,
+    load: &LoadSpec,
+) -> anyhow::Result<()> {
+    let recorder = Proxy::start(
+        binary,
+        "record (cassette for replay)",
+        &[
+            "record",
+            "--mode",
+            "all",
+            "--upstream",
+            upstream,
+            "--cassette",
+            path_arg(cassette)?,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-journal",
+        ],
+        home,
+    )?;
+    let probe = probe(recorder.addr, load)
+        .await
+        .context("recording the replay cassette: the request through ghes-vcr record failed")?;
+    if probe.status != StatusCode::OK {
+        bail!(
+            "recording the replay cassette: ghes-vcr record answered {}",
+            probe.status
+        );
+    }
+    let status = recorder.stop()?;
+    if !status.success() {
+        bail!("recording the replay cassette: ghes-vcr record exited with {status}");
+    }
+    if !cassette.is_file() {
+        bail!(
+            "recording the replay cassette: ghes-vcr record exited without writing {}",
+            cassette.display()
+        );
+    }
+    Ok(())
+}
+
+/// One request first: that the target answers, and what it answers.
+fn show_probe(
+    runtime: &tokio::runtime::Runtime,
+    target: Target,
+    addr: SocketAddr,
+    load: &LoadSpec,
+) -> anyhow::Result<()> {
+    let probe = runtime
+        .block_on(probe(addr, load))
+        .with_context(|| format!("{} does not answer GET {PATH}", target.name()))?;
+    if probe.status != StatusCode::OK {
+        bail!("{} answers GET {PATH} with {}", target.name(), probe.status);
+    }
+    println!(
+        "{:<20} answers {}, {} headers ({} B), body {} B",
+        target.name(),
+        probe.status,
+        probe.headers,
+        probe.header_bytes,
+        probe.body
+    );
+    Ok(())
+}
+
+fn path_arg(path: &Path) -> anyhow::Result<&str> {
+    path.to_str()
+        .with_context(|| format!("temporary path {} is not UTF-8", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The load generator
+// ---------------------------------------------------------------------------------------------
+
+/// What every request looks like, and how long each load runs.
+struct LoadSpec {
+    headers: HeaderMap,
+    warmup: Duration,
+    duration: Duration,
+    slices: u32,
+}
+
+impl LoadSpec {
+    fn new(args: &Args) -> Self {
+        // Built at run time: `octocat:x`, as a legacy client sends its password.
+        let credentials = base64::engine::general_purpose::STANDARD.encode("octocat:x");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {credentials}"))
+                .expect("base64 is a valid header value"),
+        );
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/vnd.github.v3+json"),
+        );
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static("ghes-vcr-loadbench"),
+        );
+        Self {
+            headers,
+            warmup: args.warmup,
+            duration: args.duration,
+            slices: args.slices,
+        }
+    }
+
+    fn request(&self, addr: SocketAddr, path: &'static str) -> Request<Empty<Bytes>> {
+        let mut request = Request::new(Empty::new());
+        *request.uri_mut() = Uri::from_static(path);
+        *request.headers_mut() = self.headers.clone();
+        request.headers_mut().insert(
+            header::HOST,
+            HeaderValue::from_str(&addr.to_string()).expect("an address is a valid header value"),
+        );
+        request
+    }
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_nodelay(true).context("cannot set TCP_NODELAY")?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("HTTP/1.1 handshake failed")?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// Sends one request and reads the whole answer: status, headers, body length.
+async fn exchange(
+    sender: &mut Sender,
+    request: Request<Empty<Bytes>>,
+) -> anyhow::Result<(Response<()>, Bytes)> {
+    sender.ready().await.context("connection closed")?;
+    let response = sender
+        .send_request(request)
+        .await
+        .context("request failed")?;
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .context("reading the body failed")?
+        .to_bytes();
+    Ok((Response::from_parts(parts, ()), body))
+}
+
+/// What one request to a target gets.
+struct Probe {
+    status: StatusCode,
+    headers: usize,
+    header_bytes: usize,
+    body: usize,
+}
+
+async fn probe(addr: SocketAddr, load: &LoadSpec) -> anyhow::Result<Probe> {
+    let mut sender = connect(addr).await?;
+    let (response, body) = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        exchange(&mut sender, load.request(addr, PATH)),
+    )
+    .await
+    .map_err(|_| anyhow!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))??;
+    let header_bytes = response
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    Ok(Probe {
+        status: response.status(),
+        headers: response.headers().len(),
+        header_bytes,
+        body: body.len(),
+    })
+}
+
+/// `GET /__ghes-vcr/health` as JSON.
+async fn health(addr: SocketAddr, load: &LoadSpec) -> anyhow::Result<Value> {
+    let mut sender = connect(addr).await?;
+    let (response, body) = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        exchange(&mut sender, load.request(addr, "/__ghes-vcr/health")),
+    )
+    .await
+    .map_err(|_| anyhow!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))??;
+    if response.status() != StatusCode::OK {
+        bail!("answered {}", response.status());
+    }
+    serde_json::from_slice(&body).context("the answer is not JSON")
+}
+
+/// The numbers of one or more measured slices against one target.
+#[derive(Clone, Debug, Default)]
+struct Outcome {
+    /// Successful requests started within the measured slices.
+    requests: u64,
+    errors: u64,
+    /// Latencies of the successful measured requests, in microseconds; sorted by
+    /// [`Outcome::finish`].
+    latencies_us: Vec<u32>,
+    /// The measured time: the sum of the slices' lengths.
+    measured: Duration,
+    /// Each measured slice's throughput, to show how much the machine moved.
+    slice_rps: Vec<f64>,
+    /// The first few distinct error messages.
+    error_samples: Vec<String>,
+}
+
+impl Outcome {
+    fn rps(&self) -> f64 {
+        if self.measured.is_zero() {
+            return 0.0;
+        }
+        self.requests as f64 / self.measured.as_secs_f64()
+    }
+
+    /// Nearest-rank percentile (`q` in 0..=1), in microseconds, once sorted.
+    fn percentile(&self, q: f64) -> Option<u32> {
+        let n = self.latencies_us.len();
+        if n == 0 {
+            return None;
+        }
+        let rank = (q * n as f64).ceil() as usize;
+        Some(self.latencies_us[rank.clamp(1, n) - 1])
+    }
+
+    fn absorb(&mut self, other: Outcome) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.latencies_us.extend(other.latencies_us);
+        self.measured += other.measured;
+        self.slice_rps.extend(other.slice_rps);
+        for message in other.error_samples {
+            self.note_error(message);
+        }
+    }
+
+    fn note_error(&mut self, message: String) {
+        if self.error_samples.len() < 5 && !self.error_samples.contains(&message) {
+            self.error_samples.push(message);
+        }
+    }
+
+    fn finish(mut self) -> Self {
+        self.latencies_us.sort_unstable();
+        self
+    }
+}
+
+/// `connections` keep-alive connections to one target, kept open from slice to slice (a worker
+/// opens one when its slot is empty, and after an I/O error).
+struct Pool {
+    addr: SocketAddr,
+    headers: Arc<HeaderMap>,
+    slots: Vec<Option<Sender>>,
+}
+
+impl Pool {
+    fn new(addr: SocketAddr, connections: usize, load: &LoadSpec) -> Self {
+        Self {
+            addr,
+            headers: Arc::new(load.request(addr, PATH).headers().clone()),
+            slots: (0..connections).map(|_| None).collect(),
+        }
+    }
+
+    /// Runs every connection's closed loop for `length`, all of it measured or none of it;
+    /// returns when every worker has its last answer, so two slices never overlap.
+    async fn slice(&mut self, length: Duration, measured: bool) -> Outcome {
+        let end = Instant::now() + length;
+        let workers: Vec<_> = self
+            .slots
+            .iter_mut()
+            .map(|slot| {
+                let sender = slot.take();
+                let (addr, headers) = (self.addr, Arc::clone(&self.headers));
+                tokio::spawn(worker(addr, headers, sender, end, measured))
+            })
+            .collect();
+        let mut outcome = Outcome {
+            measured: if measured { length } else { Duration::ZERO },
+            ..Outcome::default()
+        };
+        for (slot, worker) in self.slots.iter_mut().zip(workers) {
+            match worker.await {
+                Ok((done, sender)) => {
+                    *slot = sender;
+                    outcome.absorb(done);
+                }
+                Err(err) => {
+                    outcome.errors += 1;
+                    outcome.note_error(format!("worker panicked: {err}"));
+                }
+            }
+        }
+        if measured {
+            outcome.slice_rps.push(outcome.rps());
+        }
+        outcome
+    }
+}
+
+/// Measures `target` at `connections`: a warm-up, then `load.slices` slices of
+/// `load.duration / slices` each. With a `baseline`, each target slice is preceded by a
+/// baseline slice of the same length (and the warm-up covers both), so both are sampled over
+/// the same stretch of the machine's ups and downs. Returns (target, baseline) outcomes.
+async fn measure(
+    target: SocketAddr,
+    baseline: Option<SocketAddr>,
+    connections: usize,
+    load: &LoadSpec,
+) -> (Outcome, Option<Outcome>) {
+    let mut target_pool = Pool::new(target, connections, load);
+    let mut baseline_pool = baseline.map(|addr| Pool::new(addr, connections, load));
+    if let Some(pool) = baseline_pool.as_mut() {
+        pool.slice(load.warmup, false).await;
+    }
+    target_pool.slice(load.warmup, false).await;
+
+    let slice = load.duration / load.slices;
+    let mut target_outcome = Outcome::default();
+    let mut baseline_outcome = baseline_pool.as_ref().map(|_| Outcome::default());
+    for _ in 0..load.slices {
+        if let (Some(pool), Some(outcome)) = (baseline_pool.as_mut(), baseline_outcome.as_mut()) {
+            outcome.absorb(pool.slice(slice, true).await);
+        }
+        target_outcome.absorb(target_pool.slice(slice, true).await);
+    }
+    (
+        target_outcome.finish(),
+        baseline_outcome.map(Outcome::finish),
+    )
+}
+
+/// One connection's closed loop until `end`: send, read the whole answer, check it, repeat.
+/// Returns what it saw and the connection, for the next slice.
+async fn worker(
+    addr: SocketAddr,
+    headers: Arc<HeaderMap>,
+    mut sender: Option<Sender>,
+    end: Instant,
+    measured: bool,
+) -> (Outcome, Option<Sender>) {
+    let mut outcome = Outcome {
+        latencies_us: Vec::with_capacity(if measured { 8 * 1024 } else { 0 }),
+        ..Outcome::default()
+    };
+    let error = |outcome: &mut Outcome, message: String| {
+        if measured {
+            outcome.errors += 1;
+        }
+        outcome.note_error(message);
+    };
+    loop {
+        let started = Instant::now();
+        if started >= end {
+            break;
+        }
+        let connection = match sender.as_mut() {
+            Some(connection) => connection,
+            None => match connect(addr).await {
+                Ok(connection) => sender.insert(connection),
+                Err(err) => {
+                    error(&mut outcome, format!("{err:#}"));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let mut request = Request::new(Empty::new());
+        *request.uri_mut() = Uri::from_static(PATH);
+        *request.headers_mut() = HeaderMap::clone(&headers);
+        let result = tokio::time::timeout(REQUEST_TIMEOUT, exchange(connection, request)).await;
+        let elapsed = started.elapsed();
+        match result {
+            Ok(Ok((response, _))) if response.status() == StatusCode::OK => {
+                if measured {
+                    outcome.requests += 1;
+                    let micros = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX);
+                    outcome.latencies_us.push(micros);
+                }
+            }
+            Ok(Ok((response, body))) => {
+                let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+                error(
+                    &mut outcome,
+                    format!("status {}: {excerpt}", response.status()),
+                );
+            }
+            Ok(Err(err)) => {
+                error(&mut outcome, format!("{err:#}"));
+                sender = None;
+            }
+            Err(_) => {
+                error(
+                    &mut outcome,
+                    format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()),
+                );
+                sender = None;
+            }
+        }
+    }
+    (outcome, sender)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+
+struct Row {
+    target: Target,
+    connections: usize,
+    outcome: Outcome,
+    /// The baseline slices (same connection count) that alternated with this row's slices
+    /// (none for the baseline's own rows, whose ratios are 1 by definition).
+    baseline: Option<Outcome>,
+}
+
+/// The baseline's own rows: per connection count, all the baseline slices of the run together.
+fn baseline_rows(rows: &[Row], connections: &[usize]) -> Vec<Row> {
+    connections
+        .iter()
+        .filter_map(|&connections| {
+            let mut merged = Outcome::default();
+            let mut any = false;
+            for pass in rows
+                .iter()
+                .filter(|row| row.connections == connections)
+                .filter_map(|row| row.baseline.as_ref())
+            {
+                merged.absorb(pass.clone());
+                any = true;
+            }
+            any.then(|| Row {
+                target: Target::Baseline,
+                connections,
+                outcome: merged.finish(),
+                baseline: None,
+            })
+        })
+        .collect()
+}
+
+impl Row {
+    /// What this row's ratios divide by.
+    fn base(&self) -> &Outcome {
+        self.baseline.as_ref().unwrap_or(&self.outcome)
+    }
+}
+
+struct Report<'a> {
+    rows: &'a [Row],
+    notes: &'a BTreeMap<&'static str, Value>,
+    connections: &'a [usize],
+}
+
+/// One row's figures and their ratios to its alternating baseline slices.
+struct Figures {
+    rps: f64,
+    p50: Option<u32>,
+    p99: Option<u32>,
+    p999: Option<u32>,
+    rps_ratio: Option<f64>,
+    p50_ratio: Option<f64>,
+    p99_ratio: Option<f64>,
+    p999_ratio: Option<f64>,
+    added_p50_us: Option<i64>,
+}
+
+impl Report<'_> {
+    fn find(&self, target: Target, connections: usize) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|row| row.target == target && row.connections == connections)
+    }
+
+    fn figures(&self, row: &Row) -> Figures {
+        let base = Some(row.base());
+        let o = &row.outcome;
+        let (p50, p99, p999) = (o.percentile(0.5), o.percentile(0.99), o.percentile(0.999));
+        let ratio = |value: Option<u32>, base: Option<u32>| match (value, base) {
+            (Some(v), Some(b)) if b > 0 => Some(f64::from(v) / f64::from(b)),
+            _ => None,
+        };
+        let base_rps = base.map(Outcome::rps).filter(|r| *r > 0.0);
+        Figures {
+            rps: o.rps(),
+            p50,
+            p99,
+            p999,
+            rps_ratio: base_rps.map(|b| o.rps() / b),
+            p50_ratio: ratio(p50, base.and_then(|b| b.percentile(0.5))),
+            p99_ratio: ratio(p99, base.and_then(|b| b.percentile(0.99))),
+            p999_ratio: ratio(p999, base.and_then(|b| b.percentile(0.999))),
+            added_p50_us: match (p50, base.and_then(|b| b.percentile(0.5))) {
+                (Some(v), Some(b)) if row.target != Target::Baseline => {
+                    Some(i64::from(v) - i64::from(b))
+                }
+                _ => None,
+            },
+        }
+    }
+
+    fn print(&self) {
+        println!(
+            "{:<20} {:>5} {:>9} {:>6} {:>8} {:>6} {:>8} {:>6} {:>9} {:>6} {:>7} {:>8}",
+            "target",
+            "conns",
+            "req/s",
+            "×base",
+            "p50 µs",
+            "×base",
+            "p99 µs",
+            "×base",
+            "p99.9 µs",
+            "×base",
+            "errors",
+            "+p50 µs"
+        );
+        let mut last_target = None;
+        for row in self.rows {
+            if last_target.is_some() && last_target != Some(row.target) {
+                println!();
+            }
+            last_target = Some(row.target);
+            let f = self.figures(row);
+            println!(
+                "{:<20} {:>5} {:>9.0} {:>6} {:>8} {:>6} {:>8} {:>6} {:>9} {:>6} {:>7} {:>8}",
+                row.target.name(),
+                row.connections,
+                f.rps,
+                fmt_ratio(f.rps_ratio),
+                fmt_us(f.p50),
+                fmt_ratio(f.p50_ratio),
+                fmt_us(f.p99),
+                fmt_ratio(f.p99_ratio),
+                fmt_us(f.p999),
+                fmt_ratio(f.p999_ratio),
+                row.outcome.errors,
+                f.added_p50_us
+                    .map_or_else(|| "-".to_owned(), |v| format!("{v:+}")),
+            );
+        }
+        println!();
+        println!("×base: ratio to the baseline slices (same connection count) that alternated with this row's slices");
+        println!("+p50 µs: latency added at p50 (this row's p50 − those baseline slices' p50)");
+        println!("baseline rows: all baseline slices of the run together");
+        for (connections, low, high, slices) in self.baseline_spread() {
+            println!(
+                "machine drift: the baseline's {slices} slices with {connections} conns ran at {low:.0}–{high:.0} req/s (max/min {:.2})",
+                high / low
+            );
+        }
+
+        let journal_ratios = self.journal_ratios();
+        if !journal_ratios.is_empty() {
+            println!();
+            for (connections, ratio, normalized) in &journal_ratios {
+                println!(
+                    "passthrough journal on/off throughput, {connections} conns: {ratio:.3} (each ÷ its baseline slices first: {})",
+                    fmt_ratio(*normalized)
+                );
+            }
+        }
+        if let Some(journal) = self.notes.get("passthrough_journal") {
+            println!(
+                "passthrough journal (GET /__ghes-vcr/health before stopping): dropped {}, written {}, queued {}, entries {}",
+                journal["dropped"], journal["written"], journal["queued"], journal["entries"]
+            );
+        }
+        if let Some(recording) = self.notes.get("record") {
+            println!(
+                "record (GET /__ghes-vcr/health before stopping): {} interactions recorded, {} in the cassette, saved {}",
+                recording["recorded"], recording["interactions"], recording["saved"]
+            );
+        }
+        for row in self.rows {
+            for sample in &row.outcome.error_samples {
+                println!(
+                    "error sample, {} with {} conns: {sample}",
+                    row.target.name(),
+                    row.connections
+                );
+            }
+            if let Some(pass) = row.baseline.as_ref().filter(|pass| pass.errors > 0) {
+                println!(
+                    "baseline slices alternating with {} at {} conns had {} errors: {}",
+                    row.target.name(),
+                    row.connections,
+                    pass.errors,
+                    pass.error_samples.join("; ")
+                );
+            }
+        }
+    }
+
+    /// Passthrough throughput with the journal on divided by with it off, per connection
+    /// count: directly, and with each first divided by its own baseline slices (which cancels
+    /// the machine's drift between the two).
+    fn journal_ratios(&self) -> Vec<(usize, f64, Option<f64>)> {
+        self.connections
+            .iter()
+            .filter_map(|&connections| {
+                let on = self.find(Target::PassthroughJournal, connections)?;
+                let off = self.find(Target::Passthrough, connections)?;
+                let (on_rps, off_rps) = (on.outcome.rps(), off.outcome.rps());
+                if off_rps <= 0.0 {
+                    return None;
+                }
+                let normalized = match (self.figures(on).rps_ratio, self.figures(off).rps_ratio) {
+                    (Some(on), Some(off)) if off > 0.0 => Some(on / off),
+                    _ => None,
+                };
+                Some((connections, on_rps / off_rps, normalized))
+            })
+            .collect()
+    }
+
+    /// The lowest and highest throughput of the baseline's slices over the whole run, per
+    /// connection count, and the number of slices: how much the machine itself moved.
+    fn baseline_spread(&self) -> Vec<(usize, f64, f64, usize)> {
+        self.rows
+            .iter()
+            .filter(|row| row.target == Target::Baseline)
+            .filter_map(|row| {
+                let slices = &row.outcome.slice_rps;
+                let low = slices.iter().copied().reduce(f64::min)?;
+                let high = slices.iter().copied().reduce(f64::max)?;
+                (slices.len() > 1 && low > 0.0).then_some((
+                    row.connections,
+                    low,
+                    high,
+                    slices.len(),
+                ))
+            })
+            .collect()
+    }
+
+    fn to_json(
+        &self,
+        command_line: &str,
+        machine: &Machine,
+        version: &str,
+        args: &Args,
+        warnings: &[String],
+    ) -> Value {
+        let rows: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|row| {
+                let f = self.figures(row);
+                json!({
+                    "target": row.target.name(),
+                    "connections": row.connections,
+                    "requests": row.outcome.requests,
+                    "errors": row.outcome.errors,
+                    "requests_per_second": f.rps,
+                    "p50_us": f.p50,
+                    "p99_us": f.p99,
+                    "p99_9_us": f.p999,
+                    "max_us": row.outcome.latencies_us.last(),
+                    "ratio_to_baseline": {
+                        "throughput": f.rps_ratio,
+                        "p50": f.p50_ratio,
+                        "p99": f.p99_ratio,
+                        "p99_9": f.p999_ratio,
+                    },
+                    "added_p50_us": f.added_p50_us,
+                    "error_samples": row.outcome.error_samples,
+                    "slice_requests_per_second": row.outcome.slice_rps,
+                    "alternating_baseline_slices": row.baseline.as_ref().map(|pass| json!({
+                        "requests": pass.requests,
+                        "errors": pass.errors,
+                        "requests_per_second": pass.rps(),
+                        "p50_us": pass.percentile(0.5),
+                        "p99_us": pass.percentile(0.99),
+                        "p99_9_us": pass.percentile(0.999),
+                        "slice_requests_per_second": pass.slice_rps,
+                    })),
+                })
+            })
+            .collect();
+        let journal_ratios: serde_json::Map<String, Value> = self
+            .journal_ratios()
+            .into_iter()
+            .map(|(connections, ratio, normalized)| {
+                let value =
+                    json!({"direct": ratio, "each_divided_by_its_baseline_slices": normalized});
+                (connections.to_string(), value)
+            })
+            .collect();
+        json!({
+            "command": command_line,
+            "ghes_vcr": version,
+            "machine": {
+                "nproc": machine.nproc,
+                "cpu": machine.cpu,
+                "memory": machine.memory,
+                "kernel": machine.kernel,
+                "loadavg_at_start": machine.loadavg,
+            },
+            "duration_s": args.duration.as_secs_f64(),
+            "warmup_s": args.warmup.as_secs_f64(),
+            "results": rows,
+            "passthrough_journal_on_off_throughput": journal_ratios,
+            "passthrough_journal_health": self.notes.get("passthrough_journal"),
+            "record_health": self.notes.get("record"),
+            "warnings": warnings,
+        })
+    }
+}
+
+fn fmt_ratio(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"))
+}
+
+fn fmt_us(us: Option<u32>) -> String {
+    us.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine facts and the binary
+// ---------------------------------------------------------------------------------------------
+
+struct Machine {
+    nproc: usize,
+    cpu: String,
+    memory: String,
+    kernel: String,
+    loadavg: String,
+}
+
+fn machine_facts() -> Machine {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name")?.split_once(':'))
+        .map_or_else(|| "CPU unknown".to_owned(), |(_, v)| v.trim().to_owned());
+    let meminfo = read("/proc/meminfo");
+    let memory = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or_else(
+            || "memory unknown".to_owned(),
+            |kib| format!("{:.1} GiB RAM", kib as f64 / 1024.0 / 1024.0),
+        );
+    let kernel = read("/proc/sys/kernel/osrelease").trim().to_owned();
+    let loadavg = read("/proc/loadavg")
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    Machine {
+        nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu,
+        memory,
+        kernel: if kernel.is_empty() {
+            "unknown".to_owned()
+        } else {
+            kernel
+        },
+        loadavg: if loadavg.is_empty() {
+            "unknown".to_owned()
+        } else {
+            loadavg
+        },
+    }
+}
+
+/// `ghes-vcr` in the profile directory this example runs from (`target/release/examples/..`),
+/// built there with cargo when missing. (`CARGO_BIN_EXE_*` is only set for tests and benches.)
+fn locate_ghes_vcr() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find this example's own path")?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .with_context(|| format!("{} is not in target/PROFILE/examples/", exe.display()))?;
+    let binary = profile_dir.join(format!("ghes-vcr{}", std::env::consts::EXE_SUFFIX));
+    if binary.is_file() {
+        return Ok(binary);
+    }
+    let release = profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(&cargo);
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--bin", "ghes-vcr"]);
+    if release {
+        command.arg("--release");
+    }
+    println!(
+        "{} is missing; building it: cargo build --bin ghes-vcr{}",
+        binary.display(),
+        if release { " --release" } else { "" }
+    );
+    let status = command
+        .status()
+        .context("cannot run cargo to build ghes-vcr")?;
+    if !status.success() {
+        bail!(
+            "`cargo build --bin ghes-vcr` failed ({status}); fix the build or pass --ghes-vcr PATH"
+        );
+    }
+    // Cargo may have built it in another target directory than the one this example runs from.
+    let elsewhere = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(if release { "release" } else { "debug" })
+        .join(binary.file_name().unwrap_or_default());
+    [binary.clone(), elsewhere.clone()]
+        .into_iter()
+        .find(|path| path.is_file())
+        .with_context(|| {
+            format!(
+                "cargo built ghes-vcr, but neither at {} nor at {}; pass --ghes-vcr PATH",
+                binary.display(),
+                elsewhere.display()
+            )
+        })
+}
+
+fn ghes_vcr_version(binary: &Path) -> anyhow::Result<String> {
+    let output = Command::new(binary)
+        .arg("--version")
+        .env_clear()
+        .output()
+        .with_context(|| format!("cannot run {} --version", binary.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} --version failed ({}): {}",
+            binary.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// A warning when the binary is older than a file under `src/` (it may not measure the current
+/// code).
+fn staleness_warning(binary: &Path) -> Option<String> {
+    fn newest(dir: &Path) -> Option<SystemTime> {
+        let mut latest: Option<SystemTime> = None;
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let path = entry.path();
+            let time = if path.is_dir() {
+                newest(&path)
+            } else {
+                entry.metadata().ok()?.modified().ok()
+            };
+            latest = latest.max(time);
+        }
+        latest
+    }
+    let built = std::fs::metadata(binary).ok()?.modified().ok()?;
+    let source = newest(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"))?;
+    (source > built).then(|| {
+        format!(
+            "{} is older than the newest file in src/; `cargo build --release --bin ghes-vcr` to measure the current code",
+            binary.display()
+        )
+    })
+}
+
+fn shell_quote(arg: &str) -> String {
+    if !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c))
+    {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
