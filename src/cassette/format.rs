@@ -12,6 +12,14 @@ pub fn to_pretty_json(value: &Value) -> String {
     out
 }
 
+/// Pretty-prints `value` as it appears nested `depth` levels deep (no leading indentation, no
+/// trailing newline), e.g. one interaction inside `"interactions"` at depth 2.
+pub fn to_pretty_json_at(value: &Value, depth: usize) -> String {
+    let mut out = String::with_capacity(2048);
+    write_value(value, depth, &mut out);
+    out
+}
+
 fn write_value(value: &Value, depth: usize, out: &mut String) {
     match value {
         Value::Object(map) if map.is_empty() => out.push_str("{}"),

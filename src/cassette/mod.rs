@@ -12,7 +12,7 @@ pub mod store;
 use serde::{Deserialize, Serialize};
 
 pub use body::Body;
-pub use store::{load_set, save_atomically, CassetteError, LoadedCassette};
+pub use store::{load_set, save_atomically, save_with, CassetteError, Durability, LoadedCassette};
 
 /// The only cassette format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;

@@ -195,12 +195,34 @@ fn collect_json_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Casset
     Ok(())
 }
 
+/// Whether a save waits for the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync the file and the directory: survives a power cut.
+    Synced,
+    /// Atomic against a crash of the process (the rename is), not against a power cut; for the
+    /// saves after each recorded exchange, which must not wait for the disk.
+    ProcessCrash,
+}
+
 /// Replaces `path` with `contents` atomically: a temp file in the same directory is written,
 /// flushed to disk and renamed over the target, then the directory entry is flushed.
 ///
 /// # Errors
 /// [`CassetteError::Write`] naming the cassette.
 pub fn save_atomically(path: &Path, contents: &[u8]) -> Result<(), CassetteError> {
+    save_with(path, contents, Durability::Synced)
+}
+
+/// As [`save_atomically`], choosing whether to wait for the disk.
+///
+/// # Errors
+/// [`CassetteError::Write`] naming the cassette.
+pub fn save_with(
+    path: &Path,
+    contents: &[u8],
+    durability: Durability,
+) -> Result<(), CassetteError> {
     let write_err = |source| CassetteError::Write {
         path: path.to_owned(),
         source,
@@ -216,11 +238,15 @@ pub fn save_atomically(path: &Path, contents: &[u8]) -> Result<(), CassetteError
         .tempfile_in(dir)
         .map_err(write_err)?;
     temp.write_all(contents).map_err(write_err)?;
-    temp.as_file().sync_all().map_err(write_err)?;
+    if durability == Durability::Synced {
+        temp.as_file().sync_all().map_err(write_err)?;
+    }
     temp.persist(path).map_err(|err| write_err(err.error))?;
-    if let Ok(dir) = fs::File::open(dir) {
-        // Makes the rename itself durable; not every platform allows syncing a directory.
-        let _ = dir.sync_all();
+    if durability == Durability::Synced {
+        if let Ok(dir) = fs::File::open(dir) {
+            // Makes the rename itself durable; not every platform allows syncing a directory.
+            let _ = dir.sync_all();
+        }
     }
     Ok(())
 }
