@@ -13,9 +13,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use crate::app::App;
 use crate::error::Error;
@@ -39,7 +40,13 @@ pub async fn run(
     let local = listener.local_addr().map_err(Error::Runtime)?;
     tracing::info!(listen.addr = %local, tls = app.tls.is_some(), "{}", app.description);
     warn_if_exposed(local, &app);
-    let builder = Arc::new(connection_builder(&app));
+    // TLS connections use hyper's header timer (it closes the connection); in the clear, the
+    // proxy keeps its own watch so it can answer 408 first.
+    let tls_builder = Arc::new(connection_builder(
+        &app,
+        Some(app.limits.client_header_timeout),
+    ));
+    let plain_builder = Arc::new(connection_builder(&app, None));
     let connections = Arc::new(Semaphore::new(app.limits.max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -58,7 +65,7 @@ pub async fn run(
                 let conn = ConnInfo { peer, local, tls: app.tls.is_some() };
                 let task = Connection {
                     proxy: Arc::clone(&app.proxy),
-                    builder: Arc::clone(&builder),
+                    builder: Arc::clone(if app.tls.is_some() { &tls_builder } else { &plain_builder }),
                     watcher: graceful.watcher(),
                     conn,
                     permit: Arc::clone(&connections).try_acquire_owned().ok(),
@@ -77,7 +84,7 @@ pub async fn run(
                         });
                     }
                     None => {
-                        tokio::spawn(task.serve(stream));
+                        tokio::spawn(task.serve_plain(stream));
                     }
                 }
             }
@@ -97,12 +104,15 @@ pub async fn run(
     summary
 }
 
-fn connection_builder(app: &App) -> auto::Builder<TokioExecutor> {
+fn connection_builder(
+    app: &App,
+    header_timeout: Option<std::time::Duration>,
+) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(app.limits.client_header_timeout)
+        .header_read_timeout(header_timeout)
         .max_buf_size((app.limits.max_header_size + HEADER_BUFFER_SLACK).max(8192));
     builder
         .http2()
@@ -125,7 +135,67 @@ struct Connection {
 }
 
 impl Connection {
+    /// A connection in the clear: served like any other, with a watch that answers
+    /// `408 Request Timeout` (and closes) when a client takes longer than
+    /// `--client-header-timeout` to send a request, idle keep-alive time included.
+    async fn serve_plain(self, stream: TcpStream) {
+        let peer = self.conn.peer;
+        // A second handle on the socket, to write the 408 after hyper is dropped.
+        let split = stream.into_std().and_then(|std| {
+            let writer = std.try_clone()?;
+            Ok((TcpStream::from_std(std)?, TcpStream::from_std(writer)?))
+        });
+        let (stream, mut writer) = match split {
+            Ok(split) => split,
+            Err(err) => {
+                tracing::debug!(client.addr = %peer, cause = %err, "cannot watch the connection");
+                return;
+            }
+        };
+        let timeout = self.header_timeout;
+        let (activity, mut watch) = tokio::sync::watch::channel(Activity::Waiting(Instant::now()));
+        let served = self.serve_with(stream, Some(activity));
+        tokio::pin!(served);
+        let idle_too_long = async {
+            loop {
+                let since = match *watch.borrow_and_update() {
+                    Activity::Waiting(since) => Some(since),
+                    Activity::Busy => None,
+                };
+                match since {
+                    Some(since) => {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(since + timeout) => return,
+                            changed = watch.changed() => if changed.is_err() { std::future::pending::<()>().await },
+                        }
+                    }
+                    None => {
+                        if watch.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            () = &mut served => {}
+            () = idle_too_long => {
+                tracing::debug!(client.addr = %peer, "no request within the header timeout; answering 408");
+                let response = request_timeout(timeout);
+                let _ = writer.write_all(&response).await;
+                let _ = writer.shutdown().await;
+            }
+        }
+    }
+
     async fn serve<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.serve_with(io, None).await;
+    }
+
+    async fn serve_with<I>(self, io: I, activity: Option<tokio::sync::watch::Sender<Activity>>)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -138,10 +208,28 @@ impl Connection {
             ..
         } = self;
         let peer = conn.peer;
+        // Requests in flight (HTTP/2 may have several): the connection waits only at zero.
+        let activity =
+            activity.map(|sender| Arc::new((sender, std::sync::atomic::AtomicUsize::new(0))));
         let result = if permit.is_some() {
             let service = service_fn(move |request: http::Request<Incoming>| {
                 let proxy = Arc::clone(&proxy);
-                async move { Ok::<_, Infallible>(proxy.handle(request, conn).await) }
+                let activity = activity.clone();
+                async move {
+                    use std::sync::atomic::Ordering;
+                    if let Some(activity) = &activity {
+                        if activity.1.fetch_add(1, Ordering::AcqRel) == 0 {
+                            activity.0.send_replace(Activity::Busy);
+                        }
+                    }
+                    let response = proxy.handle(request, conn).await;
+                    if let Some(activity) = &activity {
+                        if activity.1.fetch_sub(1, Ordering::AcqRel) == 1 {
+                            activity.0.send_replace(Activity::Waiting(Instant::now()));
+                        }
+                    }
+                    Ok::<_, Infallible>(response)
+                }
             });
             watcher
                 .watch(
@@ -167,6 +255,30 @@ impl Connection {
             tracing::debug!(client.addr = %peer, cause = %err, "connection ended with an error");
         }
     }
+}
+
+/// Whether a connection is answering a request, or waiting for one since when.
+#[derive(Clone, Copy, Debug)]
+enum Activity {
+    Busy,
+    Waiting(Instant),
+}
+
+/// The bytes of a GitHub-shaped `408 Request Timeout`, written straight to the socket.
+fn request_timeout(timeout: std::time::Duration) -> Vec<u8> {
+    let body = serde_json::json!({
+        "message": format!("ghes-vcr closed this connection: no complete request within {timeout:?} (--client-header-timeout)"),
+        "documentation_url": answer::DOCUMENTATION_URL,
+        "status": "408",
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json; charset=utf-8\r\n{}: {}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        answer::ERROR_HEADER,
+        ErrorKind::RequestTimeout.as_str(),
+        body.len()
+    )
+    .into_bytes()
 }
 
 fn too_many_connections() -> Response<ProxyBody> {

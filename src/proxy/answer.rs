@@ -28,6 +28,7 @@ pub enum ErrorKind {
     HeadersTooLarge,
     TooManyConnections,
     UpstreamTls,
+    RequestTimeout,
 }
 
 impl ErrorKind {
@@ -44,6 +45,7 @@ impl ErrorKind {
             ErrorKind::HeadersTooLarge => "headers-too-large",
             ErrorKind::TooManyConnections => "too-many-connections",
             ErrorKind::UpstreamTls => "upstream-tls",
+            ErrorKind::RequestTimeout => "request-timeout",
         }
     }
 }

@@ -204,11 +204,16 @@ async fn a_slow_loris_client_is_cut_off_after_the_header_timeout() {
         .write_all(b"GET /api/v3/applications/grants HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();
-    // The headers never end; the proxy closes the connection.
-    let mut buf = [0u8; 1024];
-    let read = stream.read(&mut buf).await.unwrap_or(0);
-    let text = String::from_utf8_lossy(&buf[..read]);
-    assert!(read == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+    // The headers never end; the proxy answers 408 and closes the connection.
+    let mut seen = Vec::new();
+    let _ = stream.read_to_end(&mut seen).await;
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("HTTP/1.1 408 Request Timeout"), "{text}");
+    assert!(text.contains("x-ghes-vcr-error: request-timeout"), "{text}");
+    assert!(
+        text.contains("\"message\":\"ghes-vcr closed this connection"),
+        "{text}"
+    );
     // The proxy still serves others.
     let answer = Call::new("GET", "/api/v3/applications/grants")
         .send(&client(), &proxy.url)
@@ -358,6 +363,11 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
         }
         seen.extend_from_slice(&buf[..n]);
     }
-    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("HTTP/1.1 408 Request Timeout"),
+        "the idle connection is told why: {text}"
+    );
     proxy.stop().await.unwrap();
 }
