@@ -253,6 +253,7 @@ impl Config {
                 } else {
                     DateMode::Now
                 },
+                keep_recorded: !serve.journal.no_journal,
             },
             latency: parse_latency(&serve.latency)?,
             journal: journal_config(&serve.journal)?,

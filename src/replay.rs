@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
@@ -32,6 +33,8 @@ pub struct ReplayOptions {
     /// Added to answers of the deprecated families; `None` with `--no-deprecation-headers`.
     pub deprecation: Option<DeprecationHeaders>,
     pub dates: DateMode,
+    /// Keep each stored response for the journal.
+    pub keep_recorded: bool,
 }
 
 /// Which `Date` a replayed answer carries.
@@ -224,6 +227,8 @@ pub struct Entry {
     pub index: usize,
     pub request: RecordedRequest,
     pub response: PreparedResponse,
+    /// The stored response, kept only when exchanges are journaled.
+    pub recorded: Option<Arc<RecordedResponse>>,
 }
 
 /// Interactions that share a fingerprint, served in order.
@@ -536,6 +541,10 @@ impl Prepared {
         rules: &MatchRules,
         options: &ReplayOptions,
     ) -> Result<Self, CassetteError> {
+        // As stored, before replay adds anything.
+        let recorded = options
+            .keep_recorded
+            .then(|| Arc::new(interaction.response.clone()));
         let mut synthetic = HashMap::new();
         if options.tokens == TokenMode::Synthesized {
             synthesize_tokens(&mut interaction.response, &mut synthetic);
@@ -561,6 +570,7 @@ impl Prepared {
                 index,
                 request: interaction.request,
                 response,
+                recorded,
             },
             synthetic,
         })

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::reader::{ReaderError, Source};
@@ -127,7 +128,7 @@ pub fn to_cassette(entries: Vec<JournalEntry>) -> Cassette {
             let response = entry.response?;
             Some(Interaction {
                 request: entry.request,
-                response,
+                response: Arc::unwrap_or_clone(response),
                 latency_ms: entry.upstream_latency_us.map(|us| us / 1000),
             })
         })

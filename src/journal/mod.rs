@@ -15,6 +15,7 @@ pub mod report;
 pub mod store;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -90,7 +91,7 @@ pub struct JournalEntry {
     pub cassette: Option<String>,
     pub interaction: Option<usize>,
     pub request: RecordedRequest,
-    pub response: Option<RecordedResponse>,
+    pub response: Option<Arc<RecordedResponse>>,
     /// Whether a body was cut to the journal's body limit.
     #[serde(default)]
     pub truncated: bool,
@@ -100,7 +101,11 @@ pub struct JournalEntry {
 #[derive(Clone, Debug)]
 pub struct Exchange {
     pub request: RecordedRequest,
-    pub response: Option<RecordedResponse>,
+    /// Shared with the replay set for replayed answers, so journaling copies nothing.
+    pub response: Option<Arc<RecordedResponse>>,
+    /// The bodies' sizes on the wire, to apply the body limit without printing them.
+    pub request_size: usize,
+    pub response_size: usize,
     pub status: u16,
     pub outcome: Outcome,
     pub upstream_latency: Option<Duration>,
@@ -156,6 +161,8 @@ impl JournalEntry {
         let Exchange {
             mut request,
             mut response,
+            request_size,
+            response_size,
             status,
             outcome,
             upstream_latency,
@@ -173,9 +180,13 @@ impl JournalEntry {
             .or_else(|| field("client_id"));
         let (note, note_url, fingerprint) =
             (field("note"), field("note_url"), field("fingerprint"));
-        let mut truncated = cap(&mut request.body, body_limit);
-        if let Some(response) = &mut response {
-            truncated |= cap(&mut response.body, body_limit);
+        let mut truncated = cap(&mut request.body, request_size, body_limit);
+        if response_size > body_limit {
+            if let Some(shared) = &mut response {
+                let mut owned = RecordedResponse::clone(shared);
+                truncated |= cap(&mut owned.body, response_size, body_limit);
+                *shared = Arc::new(owned);
+            }
         }
         let credential = Some(crate::matching::identity(&request)).filter(|id| !id.is_empty());
         let user_agent = request
@@ -218,8 +229,7 @@ impl JournalEntry {
 }
 
 /// Cuts a body to `limit` bytes; returns whether it did.
-fn cap(body: &mut Body, limit: usize) -> bool {
-    let size = body.to_bytes().len();
+fn cap(body: &mut Body, size: usize, limit: usize) -> bool {
     if size <= limit {
         return false;
     }

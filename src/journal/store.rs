@@ -15,6 +15,8 @@ use super::{now_micros, Exchange, JournalConfig, JournalEntry, Mode};
 pub const QUEUE_CAPACITY: usize = 16_384;
 /// The most entries written in one batch.
 const BATCH: usize = 1024;
+/// Under load, the writer flushes at least this often (and whenever the queue runs empty).
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// The file in the journal directory that names the running proxy's admin origin.
 pub const ADMIN_FILE: &str = "admin-url";
 
@@ -59,8 +61,8 @@ pub struct JournalStats {
 }
 
 /// The running journal: a queue in front of one writer task. The writer takes what is queued
-/// (up to a batch), writes it in one sled batch and flushes it before taking more, so while
-/// entries arrive they reach the disk within one batch's write time.
+/// (up to a batch) and writes it in one sled batch; it flushes whenever the queue runs empty,
+/// and at least every [`FLUSH_INTERVAL`] under load.
 pub struct Journal {
     dir: PathBuf,
     db: sled::Db,
@@ -119,6 +121,8 @@ impl Journal {
             last_key: 0,
             entries,
             written,
+            unflushed: 0,
+            last_flush: std::time::Instant::now(),
         };
         let task = tokio::spawn(writer.run(receiver, Arc::clone(&journal)));
         Ok((journal, task))
@@ -239,6 +243,9 @@ struct Writer {
     last_key: u64,
     entries: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
+    /// Entries applied to sled but not yet flushed.
+    unflushed: u64,
+    last_flush: std::time::Instant,
 }
 
 impl Writer {
@@ -261,8 +268,9 @@ impl Writer {
                 }
             }
             let pending = std::mem::take(&mut batch);
+            let caught_up = receiver.is_empty();
             self = match tokio::task::spawn_blocking(move || {
-                self.write(pending);
+                self.write(pending, caught_up);
                 self
             })
             .await
@@ -274,17 +282,13 @@ impl Writer {
                 }
             };
         }
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Err(err) = self.db.flush() {
-                tracing::error!(cause = %err, "cannot flush the journal");
-            }
-        })
-        .await;
+        let _ = tokio::task::spawn_blocking(move || self.flush()).await;
         tracing::info!("journal flushed");
     }
 
-    /// Writes one batch, applies the bounds, and flushes. Blocking.
-    fn write(&mut self, pending: Vec<Pending>) {
+    /// Writes one batch and applies the bounds; flushes when the queue has run empty or the last
+    /// flush is [`FLUSH_INTERVAL`] old. Blocking.
+    fn write(&mut self, pending: Vec<Pending>, caught_up: bool) {
         let mut batch = sled::Batch::default();
         let count = pending.len() as u64;
         for Pending {
@@ -309,11 +313,23 @@ impl Writer {
             return;
         }
         self.entries.fetch_add(count, Ordering::Relaxed);
+        self.unflushed += count;
         self.enforce_bounds();
-        if let Err(err) = self.db.flush() {
-            tracing::error!(cause = %err, "cannot flush the journal");
+        if caught_up || self.last_flush.elapsed() >= FLUSH_INTERVAL {
+            self.flush();
         }
-        self.written.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Makes what was written durable; `written` counts flushed entries only.
+    fn flush(&mut self) {
+        match self.db.flush() {
+            Ok(_) => {
+                self.written.fetch_add(self.unflushed, Ordering::Relaxed);
+                self.unflushed = 0;
+            }
+            Err(err) => tracing::error!(cause = %err, "cannot flush the journal"),
+        }
+        self.last_flush = std::time::Instant::now();
     }
 
     /// Removes the oldest entries beyond `max_entries` and those older than `max_age`.

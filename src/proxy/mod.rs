@@ -25,6 +25,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 
 use crate::capture::Capture;
@@ -165,6 +166,7 @@ impl Proxy {
             Ok(body) => body,
             Err(response) => return (response, None),
         };
+        let request_size = body.len();
         let mut captured = self
             .capture
             .request(&parts.method, &parts.uri, &parts.headers, &body);
@@ -200,7 +202,18 @@ impl Proxy {
                 let response = self.replayed(replay, entry, origin, &captured).await;
                 let exchange = self.journal.as_ref().map(|_| Exchange {
                     status: response.status().as_u16(),
-                    response: Some(entry.response.to_recorded()),
+                    response: Some(
+                        entry
+                            .recorded
+                            .clone()
+                            .unwrap_or_else(|| Arc::new(entry.response.to_recorded())),
+                    ),
+                    request_size,
+                    response_size: response
+                        .body()
+                        .size_hint()
+                        .exact()
+                        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
                     request: captured,
                     outcome: Outcome::Replayed,
                     upstream_latency: None,
@@ -257,10 +270,13 @@ impl Proxy {
                 } else {
                     decoded
                 };
+                let response_size = body.len();
                 let exchange = self.journal.as_ref().map(|_| Exchange {
                     status: head.status.as_u16(),
                     request: captured,
-                    response: stored,
+                    response: stored.map(Arc::new),
+                    request_size,
+                    response_size,
                     outcome,
                     upstream_latency: Some(latency),
                     cassette: None,
@@ -335,8 +351,10 @@ impl Proxy {
         outcome: Outcome,
     ) -> Option<Exchange> {
         self.journal.as_ref().map(|_| Exchange {
+            request_size: request.body.to_bytes().len(),
+            response_size: 0,
             request,
-            response,
+            response: response.map(Arc::new),
             status: status.as_u16(),
             outcome,
             upstream_latency: None,
