@@ -30,11 +30,21 @@ pub struct App {
     pub description: String,
     pub shutdown_grace: std::time::Duration,
     pub limits: crate::config::Limits,
+    /// Where the replay report is written at shutdown (`--report`).
+    report_file: Option<PathBuf>,
     /// Serves https when set.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     recorder: Option<Arc<Recorder>>,
     saver: Option<JoinHandle<()>>,
     journal_writer: Option<JoinHandle<()>>,
+}
+
+/// What a serving command leaves behind.
+#[derive(Debug)]
+pub struct Finished {
+    pub recording: Option<RecordingSummary>,
+    /// For commands that replayed a cassette.
+    pub report: Option<crate::usage::ReplayReport>,
 }
 
 /// The parts that differ between modes.
@@ -112,6 +122,7 @@ impl App {
             started: Instant::now(),
             forwarded_headers: parts.forward.as_ref().is_some_and(|f| f.forwarded_headers),
             max_header_size: config.limits.max_header_size,
+            misses: crate::usage::Misses::default(),
         };
         let recorder = parts.recorder;
         let saver = recorder.as_ref().map(Recorder::spawn_saver);
@@ -124,6 +135,7 @@ impl App {
             description: format!("{} journal={journal_note}", parts.description),
             shutdown_grace: config.shutdown_grace,
             limits: config.limits,
+            report_file: config.report_file.clone(),
             tls: tls_acceptor,
             recorder,
             saver,
@@ -152,7 +164,31 @@ impl App {
     ///
     /// # Errors
     /// [`Error::Unsaved`] when the cassette on disk misses recorded interactions.
-    pub async fn finish(mut self) -> Result<Option<RecordingSummary>, Error> {
+    pub async fn finish(mut self) -> Result<Finished, Error> {
+        let report = self
+            .proxy
+            .replay
+            .as_ref()
+            .map(|replay| crate::usage::ReplayReport::new(replay, &self.proxy.misses));
+        if let Some(report) = &report {
+            tracing::info!("{}", report.summary());
+            if let Some(path) = &self.report_file {
+                let text = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
+                match save_atomically(path, text.as_bytes()) {
+                    Ok(()) => {
+                        tracing::info!(report.path = %path.display(), "replay report written")
+                    }
+                    Err(err) => {
+                        tracing::error!(cause = %crate::error::chain(&err), "cannot write the replay report")
+                    }
+                }
+            }
+        }
+        let recording = self.finish_recording().await?;
+        Ok(Finished { recording, report })
+    }
+
+    async fn finish_recording(&mut self) -> Result<Option<RecordingSummary>, Error> {
         let summary = match self.recorder.take() {
             Some(recorder) => {
                 recorder.close();

@@ -44,6 +44,13 @@ pub enum Command {
     /// Forward everything to the upstream GHES without recording; journal who calls the
     /// deprecated API.
     Passthrough(PassthroughArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
     /// Read the traffic journal (also while a proxy is running).
     #[command(subcommand)]
     Journal(JournalCommand),
@@ -56,6 +63,28 @@ pub enum Command {
 pub enum CassetteCommand {
     /// Scan files for secrets that survived redaction; exit 1 when any is found.
     Audit(AuditArgs),
+    /// One line per cassette: interactions, operations, recorded GHES version.
+    List {
+        /// A cassette, or a directory of them.
+        #[arg(default_value = "cassettes", value_name = "PATH")]
+        path: PathBuf,
+    },
+    /// A readable summary of each interaction of a cassette.
+    Show {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Remove the interactions a replay run never used (from its --report file).
+    Prune {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The replay report written by `replay --report FILE`.
+        #[arg(long, value_name = "REPORT")]
+        report: PathBuf,
+        /// Print what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +279,18 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+
+    /// Write the replay report (interactions used, unused, and misses) to FILE at shutdown, as JSON.
+    #[arg(long, env = "GHES_VCR_REPORT", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Exit with status 1 at shutdown if any request found no recording.
+    #[arg(long, env = "GHES_VCR_FAIL_ON_MISS")]
+    pub fail_on_miss: bool,
+
+    /// Exit with status 1 at shutdown if any recorded interaction was never used.
+    #[arg(long, env = "GHES_VCR_FAIL_ON_UNUSED")]
+    pub fail_on_unused: bool,
 
     /// Most client connections served at once; more get 503.
     #[arg(

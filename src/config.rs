@@ -164,6 +164,11 @@ pub struct Config {
     /// `None` with `--no-journal`.
     pub journal: Option<JournalConfig>,
     pub limits: Limits,
+    /// Where to write the replay report at shutdown.
+    pub report_file: Option<std::path::PathBuf>,
+    /// Exit 1 when a request found no recording / an interaction was never used.
+    pub fail_on_miss: bool,
+    pub fail_on_unused: bool,
     /// `--tls-cert` and `--tls-key`: serve https.
     pub listener_tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
@@ -220,7 +225,10 @@ impl Config {
                     cassette: args.cassette.clone(),
                 },
             ),
-            Command::Cassette(_) | Command::Journal(_) => Err(ConfigError::NotServing),
+            Command::Cassette(_)
+            | Command::Journal(_)
+            | Command::Completions { .. }
+            | Command::Man => Err(ConfigError::NotServing),
         }
     }
 
@@ -258,6 +266,9 @@ impl Config {
             latency: parse_latency(&serve.latency)?,
             journal: journal_config(&serve.journal)?,
             listener_tls: serve.tls_cert.clone().zip(serve.tls_key.clone()),
+            report_file: serve.report.clone(),
+            fail_on_miss: serve.fail_on_miss,
+            fail_on_unused: serve.fail_on_unused,
             limits: Limits {
                 max_connections: serve.max_connections.max(1),
                 max_header_size: parse_size("--max-header-size", &serve.max_header_size)?,

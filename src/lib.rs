@@ -30,14 +30,17 @@ pub mod proxy;
 pub mod recording;
 pub mod redaction;
 pub mod replay;
+pub mod replay_server;
 pub mod scope;
 pub mod server;
 pub mod shutdown;
 pub mod tls;
+pub mod usage;
 
 pub use app::App;
 pub use config::Config;
 pub use error::Error;
+pub use replay_server::ReplayServer;
 
 /// Installs rustls' crypto provider (ring) for the process; call once, first thing.
 pub fn install_crypto_provider() {

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use ghes_vcr::cli::{
     CassetteCommand, Cli, Command, ExportFormatArg, JournalCommand, LogFormatArg, ReportFormatArg,
 };
@@ -20,11 +20,27 @@ fn main() -> ExitCode {
     init_tracing(&cli);
     match &cli.command {
         Command::Cassette(CassetteCommand::Audit(args)) => return audit(&args.paths),
+        Command::Cassette(command) => return cassette(command),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "ghes-vcr", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(Cli::command());
+            return match page.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("ghes-vcr: error: cannot print the man page: {err}");
+                    ExitCode::from(EXIT_ERROR)
+                }
+            };
+        }
         Command::Journal(command) => return journal(command),
         _ => {}
     }
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("ghes-vcr: error: {}", ghes_vcr::error::chain(&err));
             ExitCode::from(EXIT_ERROR)
@@ -32,7 +48,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<(), Error> {
+fn run(cli: &Cli) -> Result<ExitCode, Error> {
     let config = Config::from_cli(cli)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -55,7 +71,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
         let _ = writeln!(stdout, "listening on {scheme}://{local}");
         let _ = stdout.flush();
         drop(stdout);
-        server::run(listener, app, shutdown).await.map(|_| ())
+        let finished = server::run(listener, app, shutdown).await?;
+        Ok(verdict(&config, &finished))
     })
 }
 
@@ -78,6 +95,88 @@ fn audit(paths: &[std::path::PathBuf]) -> ExitCode {
             eprintln!("ghes-vcr: error: {}", ghes_vcr::error::chain(&err));
             ExitCode::from(EXIT_ERROR)
         }
+    }
+}
+
+/// `cassette list|show|prune`.
+fn cassette(command: &CassetteCommand) -> ExitCode {
+    use ghes_vcr::cassette::{inspect, load_set, Cassette};
+    let result: Result<String, String> = match command {
+        CassetteCommand::Audit(_) => Ok(String::new()),
+        CassetteCommand::List { path } => load_set(path)
+            .map(|set| inspect::list(&set))
+            .map_err(|err| ghes_vcr::error::chain(&err)),
+        CassetteCommand::Show { file } => Cassette::load(file)
+            .map(|c| inspect::show(&c))
+            .map_err(|err| ghes_vcr::error::chain(&err)),
+        CassetteCommand::Prune {
+            file,
+            report,
+            dry_run,
+        } => ghes_vcr::usage::ReplayReport::load(report).and_then(|report| {
+            let pruned = inspect::prune(file, &report, *dry_run)
+                .map_err(|err| ghes_vcr::error::chain(&err))?;
+            let verb = if *dry_run { "would remove" } else { "removed" };
+            let mut text = String::new();
+            for (index, request) in &pruned.removed {
+                text.push_str(&format!("{verb} interactions[{index}]: {request}\n"));
+            }
+            text.push_str(&format!(
+                "{}: {verb} {}, kept {}\n",
+                file.display(),
+                pruned.removed.len(),
+                pruned.kept
+            ));
+            Ok(text)
+        }),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("ghes-vcr: error: {message}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// 1 when `--fail-on-miss` or `--fail-on-unused` finds what it looks for, else 0.
+fn verdict(config: &Config, finished: &ghes_vcr::app::Finished) -> ExitCode {
+    let Some(report) = &finished.report else {
+        return ExitCode::SUCCESS;
+    };
+    let mut failed = false;
+    if config.fail_on_miss && report.miss_count > 0 {
+        eprintln!(
+            "ghes-vcr: {} requests had no recording (--fail-on-miss):",
+            report.miss_count
+        );
+        for miss in &report.misses {
+            eprintln!("  {}", miss.request);
+        }
+        failed = true;
+    }
+    if config.fail_on_unused && !report.unused.is_empty() {
+        eprintln!(
+            "ghes-vcr: {} recorded interactions were never used (--fail-on-unused):",
+            report.unused.len()
+        );
+        for unused in &report.unused {
+            eprintln!(
+                "  {} interactions[{}]: {}",
+                unused.cassette.display(),
+                unused.index,
+                unused.request
+            );
+        }
+        failed = true;
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -229,6 +229,8 @@ pub struct Entry {
     pub response: PreparedResponse,
     /// The stored response, kept only when exchanges are journaled.
     pub recorded: Option<Arc<RecordedResponse>>,
+    /// How many requests this interaction answered, for the replay report.
+    pub hits: AtomicUsize,
 }
 
 /// Interactions that share a fingerprint, served in order.
@@ -270,7 +272,7 @@ pub enum Lookup<'a> {
 }
 
 /// Why a request found no recording, for the miss answer and the log.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct MissReport {
     /// `METHOD /path?query` of the request (redacted).
     pub request: String,
@@ -281,7 +283,7 @@ pub struct MissReport {
 }
 
 /// The recorded request that came nearest to a missed one.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Closest {
     pub request: String,
     pub cassette: PathBuf,
@@ -490,6 +492,11 @@ impl ReplaySet {
         Some(&self.entries[track.entries[position]])
     }
 
+    /// Every interaction, in load order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
     /// Rewinds every track to its first interaction.
     pub fn rewind(&self) {
         for track in self.index.values() {
@@ -571,6 +578,7 @@ impl Prepared {
                 request: interaction.request,
                 response,
                 recorded,
+                hits: AtomicUsize::new(0),
             },
             synthetic,
         })

@@ -18,11 +18,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::app::App;
+use crate::app::{App, Finished};
 use crate::error::Error;
 use crate::proxy::answer::{self, ErrorKind};
 use crate::proxy::{ConnInfo, Proxy, ProxyBody};
-use crate::recording::RecordingSummary;
 
 /// Room hyper keeps beyond `--max-header-size`, so that the proxy itself answers oversized
 /// headers with its own 431 (hyper's buffer limit is the backstop).
@@ -36,7 +35,7 @@ pub async fn run(
     listener: TcpListener,
     app: App,
     shutdown: impl Future<Output = ()>,
-) -> Result<Option<RecordingSummary>, Error> {
+) -> Result<Finished, Error> {
     let local = listener.local_addr().map_err(Error::Runtime)?;
     tracing::info!(listen.addr = %local, tls = app.tls.is_some(), "{}", app.description);
     warn_if_exposed(local, &app);

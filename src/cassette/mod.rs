@@ -7,6 +7,7 @@
 
 pub mod body;
 pub mod format;
+pub mod inspect;
 pub mod store;
 
 use serde::{Deserialize, Serialize};

@@ -6,6 +6,7 @@
 //! - `GET /__ghes-vcr/journal?since=&until=&after=&limit=`: journal entries as JSON (times in
 //!   microseconds since the Unix epoch), so `ghes-vcr journal …` can read a journal that this
 //!   process holds;
+//! - `GET /__ghes-vcr/report`: the replay report (interactions used, unused, and misses);
 //! - `POST /__ghes-vcr/reset`: rewinds every replay sequence to its first interaction.
 
 use bytes::Bytes;
@@ -44,6 +45,17 @@ pub async fn handle<B>(proxy: &Proxy, request: Request<B>) -> Response<ProxyBody
             response
         }
         "journal" if readable => journal(proxy, request.uri().query().unwrap_or("")).await,
+        "report" if readable => match &proxy.replay {
+            Some(replay) => json_answer(
+                StatusCode::OK,
+                &crate::usage::ReplayReport::new(replay, &proxy.misses),
+            ),
+            None => answer::error(
+                StatusCode::NOT_FOUND,
+                ErrorKind::UnknownAdminEndpoint,
+                "this ghes-vcr replays no cassette, so it has no replay report",
+            ),
+        },
         "reset" if method == Method::POST => {
             let interactions = proxy.replay.as_ref().map_or(0, |replay| {
                 replay.rewind();
@@ -55,7 +67,7 @@ pub async fn handle<B>(proxy: &Proxy, request: Request<B>) -> Response<ProxyBody
                 &json!({"rewound": true, "interactions": interactions}),
             )
         }
-        "health" | "metrics" | "journal" | "reset" => {
+        "health" | "metrics" | "journal" | "report" | "reset" => {
             let allow = if endpoint == "reset" {
                 "POST"
             } else {

@@ -92,6 +92,8 @@ pub struct Proxy {
     /// Whether X-Forwarded-* headers are added upstream-bound.
     pub forwarded_headers: bool,
     pub max_header_size: usize,
+    /// Requests no cassette held, for the replay report.
+    pub misses: crate::usage::Misses,
 }
 
 impl Proxy {
@@ -199,6 +201,9 @@ impl Proxy {
                 Lookup::Miss(_) => None,
             };
             if let Some(entry) = hit {
+                entry
+                    .hits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let response = self.replayed(replay, entry, origin, &captured).await;
                 let exchange = self.journal.as_ref().map(|_| Exchange {
                     status: response.status().as_u16(),
@@ -426,6 +431,7 @@ impl Proxy {
 
     /// The replay-miss answer, also logged at warn level.
     fn miss(&self, report: &MissReport) -> Response<ProxyBody> {
+        self.misses.note(report);
         let message = report.message();
         tracing::warn!(http.request = %report.request, "{message}");
         answer::error(self.miss_status, ErrorKind::ReplayMiss, &message)

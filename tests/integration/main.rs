@@ -14,3 +14,4 @@ mod replay_fidelity;
 mod samples;
 mod secrets;
 mod tls;
+mod tooling;

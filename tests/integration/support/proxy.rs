@@ -18,7 +18,7 @@ pub struct InProcess {
     /// `http://127.0.0.1:PORT`
     pub url: String,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<Option<RecordingSummary>, Error>>,
+    task: JoinHandle<Result<ghes_vcr::app::Finished, Error>>,
 }
 
 impl InProcess {
@@ -69,7 +69,12 @@ impl InProcess {
     }
 
     /// Shuts down gracefully and returns the recording summary.
-    pub async fn stop(mut self) -> Result<Option<RecordingSummary>, Error> {
+    pub async fn stop(self) -> Result<Option<RecordingSummary>, Error> {
+        self.finish().await.map(|finished| finished.recording)
+    }
+
+    /// Shuts down gracefully and returns everything the run left (recording, replay report).
+    pub async fn finish(mut self) -> Result<ghes_vcr::app::Finished, Error> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -1,0 +1,201 @@
+//! Cassette tooling for CI and review: the replay report (admin endpoint, --report, exit codes),
+//! cassette list/show/prune, completions and the man page.
+
+use crate::support::proxy::Binary;
+use crate::support::{client, Call};
+
+fn sample(name: &str) -> String {
+    format!("{}/cassettes/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_report_lists_used_unused_and_misses_and_fails_ci_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("grants.json");
+    std::fs::copy(sample("grants.json"), &cassette).unwrap();
+    let report = dir.path().join("report.json");
+    let proxy = Binary::start(
+        &[
+            "replay",
+            "--cassette",
+            cassette.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--report",
+            report.to_str().unwrap(),
+            "--fail-on-miss",
+            "--fail-on-unused",
+            "--no-journal",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(
+        Call::new("GET", "/api/v3/applications/grants")
+            .send(&client(), &proxy.url)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        Call::new("GET", "/api/v3/authorizations")
+            .send(&client(), &proxy.url)
+            .await
+            .status,
+        501
+    );
+    let live = Call::new("GET", "/__ghes-vcr/report")
+        .send(&client(), &proxy.url)
+        .await
+        .json();
+    assert_eq!(
+        (
+            live["used"].as_array().unwrap().len(),
+            live["unused"].as_array().unwrap().len()
+        ),
+        (1, 2)
+    );
+    assert_eq!(live["miss_count"], 1);
+    assert!(live["misses"][0]["closest"]
+        .as_str()
+        .unwrap()
+        .contains("GET /api/v3/applications/grants"));
+    proxy.signal("TERM").await;
+    let finished = proxy.wait().await;
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
+    assert!(
+        finished
+            .stderr
+            .contains("1 requests had no recording (--fail-on-miss)"),
+        "{}",
+        finished.stderr
+    );
+    assert!(
+        finished
+            .stderr
+            .contains("2 recorded interactions were never used (--fail-on-unused)"),
+        "{}",
+        finished.stderr
+    );
+
+    // prune removes what the run never used: dry run first, then for real.
+    let before = std::fs::read_to_string(&cassette).unwrap();
+    let dry = Binary::run(
+        &[
+            "cassette",
+            "prune",
+            cassette.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--dry-run",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(dry.status.code(), Some(0), "{}", dry.stderr);
+    assert!(
+        dry.stdout
+            .contains("would remove interactions[1]: GET /api/v3/applications/grants/1"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&cassette).unwrap(),
+        before,
+        "a dry run changes nothing"
+    );
+    let pruned = Binary::run(
+        &[
+            "cassette",
+            "prune",
+            cassette.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert!(
+        pruned.stdout.contains("removed 2, kept 1"),
+        "{}",
+        pruned.stdout
+    );
+    let left = ghes_vcr::cassette::Cassette::load(&cassette).unwrap();
+    assert_eq!(left.interactions.len(), 1);
+    assert_eq!(
+        left.interactions[0].request.path,
+        "/api/v3/applications/grants"
+    );
+}
+
+#[tokio::test]
+async fn a_clean_run_exits_zero_with_the_fail_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Binary::start(
+        &[
+            "replay",
+            "--cassette",
+            &sample("validation-failed.json"),
+            "--listen",
+            "127.0.0.1:0",
+            "--fail-on-miss",
+            "--fail-on-unused",
+            "--no-journal",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let duplicate = Call::new("POST", "/api/v3/authorizations")
+        .json(serde_json::json!({"scopes": ["repo"], "note": "release bot"}));
+    assert_eq!(duplicate.send(&client(), &proxy.url).await.status, 422);
+    proxy.signal("TERM").await;
+    assert_eq!(proxy.wait().await.status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn list_show_completions_and_man() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = Binary::run(
+        &[
+            "cassette",
+            "list",
+            &format!("{}/cassettes", env!("CARGO_MANIFEST_DIR")),
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(list.stdout.lines().count(), 6, "{}", list.stdout);
+    assert!(
+        list.stdout.contains(
+            "grants.json\t3 interactions\tGHES 3.0.25\tlist-grants×1, get-grant×1, delete-grant×1"
+        ),
+        "{}",
+        list.stdout
+    );
+    let show = Binary::run(
+        &["cassette", "show", &sample("two-factor.json")],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert!(
+        show.stdout
+            .starts_with("[0] POST /api/v3/authorizations -> 401 (x-github-otp: required; app)"),
+        "{}",
+        show.stdout
+    );
+    let missing = Binary::run(&["cassette", "show", "nope.json"], &[], dir.path()).await;
+    assert_eq!(missing.status.code(), Some(2));
+    for shell in ["bash", "zsh", "fish"] {
+        let completions = Binary::run(&["completions", shell], &[], dir.path()).await;
+        assert_eq!(completions.status.code(), Some(0));
+        assert!(completions.stdout.contains("passthrough"), "{shell}");
+    }
+    let man = Binary::run(&["man"], &[], dir.path()).await;
+    assert!(man.stdout.contains(".TH ghes-vcr 1"), "{}", man.stdout);
+}
