@@ -74,6 +74,14 @@ pub enum CassetteCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Compare two cassettes by meaning (key order and volatile headers ignored); exit 1 when
+    /// they differ.
+    Diff {
+        #[arg(value_name = "A")]
+        a: PathBuf,
+        #[arg(value_name = "B")]
+        b: PathBuf,
+    },
     /// Remove the interactions a replay run never used (from its --report file).
     Prune {
         #[arg(value_name = "FILE")]

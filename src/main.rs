@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     init_tracing(&cli);
     match &cli.command {
         Command::Cassette(CassetteCommand::Audit(args)) => return audit(&args.paths),
+        Command::Cassette(CassetteCommand::Diff { a, b }) => return diff(a, b),
         Command::Cassette(command) => return cassette(command),
         Command::Completions { shell } => {
             let mut command = Cli::command();
@@ -98,11 +99,33 @@ fn audit(paths: &[std::path::PathBuf]) -> ExitCode {
     }
 }
 
+/// `cassette diff A B`: 0 when the same, 1 with one line per difference, 2 on error.
+fn diff(a: &std::path::Path, b: &std::path::Path) -> ExitCode {
+    use ghes_vcr::cassette::Cassette;
+    match (Cassette::load(a), Cassette::load(b)) {
+        (Ok(a), Ok(b)) => {
+            let lines = ghes_vcr::cassette::diff::diff(&a, &b);
+            for line in &lines {
+                println!("{line}");
+            }
+            if lines.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        (Err(err), _) | (_, Err(err)) => {
+            eprintln!("ghes-vcr: error: {}", ghes_vcr::error::chain(&err));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
 /// `cassette list|show|prune`.
 fn cassette(command: &CassetteCommand) -> ExitCode {
     use ghes_vcr::cassette::{inspect, load_set, Cassette};
     let result: Result<String, String> = match command {
-        CassetteCommand::Audit(_) => Ok(String::new()),
+        CassetteCommand::Audit(_) | CassetteCommand::Diff { .. } => Ok(String::new()),
         CassetteCommand::List { path } => load_set(path)
             .map(|set| inspect::list(&set))
             .map_err(|err| ghes_vcr::error::chain(&err)),

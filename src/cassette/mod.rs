@@ -6,6 +6,7 @@
 //! re-recording an unchanged upstream changes as few lines as possible.
 
 pub mod body;
+pub mod diff;
 pub mod format;
 pub mod inspect;
 pub mod store;

@@ -199,3 +199,43 @@ async fn list_show_completions_and_man() {
     let man = Binary::run(&["man"], &[], dir.path()).await;
     assert!(man.stdout.contains(".TH ghes-vcr 1"), "{}", man.stdout);
 }
+
+#[tokio::test]
+async fn diff_reports_meaningful_changes_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = sample("grants.json");
+    let same = Binary::run(&["cassette", "diff", &original, &original], &[], dir.path()).await;
+    assert_eq!((same.status.code(), same.stdout.as_str()), (Some(0), ""));
+
+    let mut changed = ghes_vcr::cassette::Cassette::load(std::path::Path::new(&original)).unwrap();
+    changed.interactions[0]
+        .response
+        .headers
+        .retain(|(name, _)| name != "date");
+    changed.interactions[0]
+        .response
+        .headers
+        .push(("date".into(), "Sat, 01 Jan 2000 00:00:00 GMT".into()));
+    changed.interactions[1].response.status = 404;
+    let copy = dir.path().join("changed.json");
+    std::fs::write(&copy, changed.to_pretty_json()).unwrap();
+    let run = Binary::run(
+        &["cassette", "diff", &original, copy.to_str().unwrap()],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert_eq!(
+        run.stdout.lines().count(),
+        1,
+        "a new Date is not a difference: {}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("~ [1 → 1] GET /api/v3/applications/grants/1: status 200 → 404"),
+        "{}",
+        run.stdout
+    );
+}
