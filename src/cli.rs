@@ -82,6 +82,30 @@ pub enum CassetteCommand {
         #[arg(value_name = "B")]
         b: PathBuf,
     },
+    /// Write a cassette as HAR 1.2 (for browser devtools, mitmproxy, Charles).
+    Export {
+        #[arg(value_name = "CASSETTE")]
+        cassette: PathBuf,
+        /// The HAR file to write.
+        #[arg(long, value_name = "OUT.har")]
+        har: PathBuf,
+        /// The origin URLs get in place of the cassette's placeholder.
+        #[arg(long, default_value = "https://ghes.example.com", value_name = "URL")]
+        origin: String,
+    },
+    /// Turn a HAR file into a cassette, redacting it as a recording would.
+    Import {
+        #[arg(value_name = "IN.har")]
+        har: PathBuf,
+        /// The cassette to write.
+        #[arg(long, value_name = "CASSETTE")]
+        output: PathBuf,
+        /// Also import paths under this prefix (repeatable; "/" imports everything).
+        #[arg(long = "include", value_name = "PATH_PREFIX")]
+        includes: Vec<String>,
+        #[command(flatten)]
+        redact: RedactArgs,
+    },
     /// Remove the interactions a replay run never used (from its --report file).
     Prune {
         #[arg(value_name = "FILE")]

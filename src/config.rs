@@ -304,7 +304,11 @@ fn parse_latency(value: &str) -> Result<Latency, ConfigError> {
     }
 }
 
-fn redaction_rules(args: &RedactArgs) -> Result<RedactionRules, ConfigError> {
+/// Checks `--redact-*` flags.
+///
+/// # Errors
+/// A header name or regular expression that is not valid.
+pub fn redaction_rules(args: &RedactArgs) -> Result<RedactionRules, ConfigError> {
     if let Some(bad) = args
         .headers
         .iter()

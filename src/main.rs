@@ -126,6 +126,60 @@ fn cassette(command: &CassetteCommand) -> ExitCode {
     use ghes_vcr::cassette::{inspect, load_set, Cassette};
     let result: Result<String, String> = match command {
         CassetteCommand::Audit(_) | CassetteCommand::Diff { .. } => Ok(String::new()),
+        CassetteCommand::Export {
+            cassette,
+            har,
+            origin,
+        } => Cassette::load(cassette)
+            .map_err(|err| ghes_vcr::error::chain(&err))
+            .and_then(|c| {
+                let har_file = ghes_vcr::cassette::har::export(&c, origin.trim_end_matches('/'));
+                let text = serde_json::to_string_pretty(&har_file).unwrap_or_default() + "\n";
+                ghes_vcr::cassette::save_atomically(har, text.as_bytes())
+                    .map_err(|err| ghes_vcr::error::chain(&err))?;
+                Ok(format!(
+                    "wrote {} entries to {}\n",
+                    har_file.log.entries.len(),
+                    har.display()
+                ))
+            }),
+        CassetteCommand::Import {
+            har,
+            output,
+            includes,
+            redact,
+        } => (|| {
+            let rules = ghes_vcr::config::redaction_rules(redact).map_err(|err| err.to_string())?;
+            let text = std::fs::read_to_string(har)
+                .map_err(|err| format!("cannot read {}: {err}", har.display()))?;
+            let parsed: ghes_vcr::cassette::har::Har =
+                serde_json::from_str(&text).map_err(|err| {
+                    format!(
+                        "{}:{}:{}: not a HAR file: {err}",
+                        har.display(),
+                        err.line(),
+                        err.column()
+                    )
+                })?;
+            let scope = ghes_vcr::scope::Scope::new(includes);
+            let (cassette, report) = ghes_vcr::cassette::har::import(
+                &parsed,
+                &scope,
+                &ghes_vcr::redaction::Redactor::new(rules),
+            );
+            ghes_vcr::cassette::save_atomically(output, cassette.to_pretty_json().as_bytes())
+                .map_err(|err| ghes_vcr::error::chain(&err))?;
+            let mut out = format!(
+                "wrote {} interactions to {} ({} entries out of scope; add --include PREFIX to keep them)\n",
+                report.interactions,
+                output.display(),
+                report.out_of_scope
+            );
+            for problem in &report.unreadable {
+                out.push_str(&format!("skipped {problem}\n"));
+            }
+            Ok(out)
+        })(),
         CassetteCommand::List { path } => load_set(path)
             .map(|set| inspect::list(&set))
             .map_err(|err| ghes_vcr::error::chain(&err)),

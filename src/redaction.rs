@@ -244,6 +244,10 @@ pub fn redact_credentials(value: &str) -> String {
     if secret.is_empty() {
         return MARKER.to_owned();
     }
+    if secret.starts_with(MARKER) {
+        // Already redacted (a cassette exported to HAR and imported again): keep the identity.
+        return value.to_owned();
+    }
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => match basic_user(secret) {
             Some(user) => format!("{scheme} {MARKER} user={user}"),
@@ -358,6 +362,11 @@ mod tests {
             "Basic REDACTED user=octocat"
         );
         assert_eq!(redact_credentials("Basic !!notbase64"), "Basic REDACTED");
+        assert_eq!(
+            redact_credentials("Basic REDACTED user=octocat"),
+            "Basic REDACTED user=octocat",
+            "idempotent"
+        );
     }
 
     #[test]

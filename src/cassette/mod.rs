@@ -8,6 +8,7 @@
 pub mod body;
 pub mod diff;
 pub mod format;
+pub mod har;
 pub mod inspect;
 pub mod store;
 

@@ -239,3 +239,116 @@ async fn diff_reports_meaningful_changes_only() {
         run.stdout
     );
 }
+
+#[tokio::test]
+async fn har_round_trips_and_imports_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("out.har");
+    let back = dir.path().join("back.json");
+    for name in ["authorizations.json", "two-factor.json", "pagination.json"] {
+        let export = Binary::run(
+            &[
+                "cassette",
+                "export",
+                &sample(name),
+                "--har",
+                har.to_str().unwrap(),
+            ],
+            &[],
+            dir.path(),
+        )
+        .await;
+        assert_eq!(export.status.code(), Some(0), "{}", export.stderr);
+        let parsed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&har).unwrap()).unwrap();
+        assert_eq!(parsed["log"]["version"], "1.2");
+        assert!(parsed["log"]["entries"][0]["request"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://ghes.example.com/api/v3/"));
+        let import = Binary::run(
+            &[
+                "cassette",
+                "import",
+                har.to_str().unwrap(),
+                "--output",
+                back.to_str().unwrap(),
+            ],
+            &[],
+            dir.path(),
+        )
+        .await;
+        assert_eq!(import.status.code(), Some(0), "{}", import.stderr);
+        let original =
+            ghes_vcr::cassette::Cassette::load(std::path::Path::new(&sample(name))).unwrap();
+        let round_trip = ghes_vcr::cassette::Cassette::load(&back).unwrap();
+        assert_eq!(
+            round_trip.interactions, original.interactions,
+            "{name}: cassette → HAR → cassette is lossless"
+        );
+    }
+
+    // A HAR saved by a browser, with a live password and a live token, yields a clean cassette.
+    let password = crate::support::secret("pw");
+    let token = format!("ghp_{}", "a1B2c3D4e5".repeat(4)[..36].to_owned());
+    let browser = serde_json::json!({"log": {"version": "1.2", "creator": {"name": "Firefox", "version": "120"}, "entries": [
+        {"startedDateTime": "2026-11-24T10:00:00.000Z", "time": 42.0,
+         "request": {"method": "POST", "url": "https://ghes.corp.example/api/v3/authorizations", "httpVersion": "HTTP/2",
+                     "headers": [{"name": ":authority", "value": "ghes.corp.example"}, {"name": "Authorization", "value": crate::support::basic("octocat", &password)}, {"name": "Content-Type", "value": "application/json"}],
+                     "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 20,
+                     "postData": {"mimeType": "application/json", "text": "{\"note\":\"browser\"}"}},
+         "response": {"status": 201, "statusText": "Created", "httpVersion": "HTTP/2",
+                      "headers": [{"name": "content-type", "value": "application/json; charset=utf-8"}, {"name": "content-encoding", "value": "gzip"}, {"name": "location", "value": "https://ghes.corp.example/api/v3/authorizations/9"}],
+                      "cookies": [], "content": {"size": 80, "mimeType": "application/json", "text": format!("{{\"id\":9,\"url\":\"https://ghes.corp.example/api/v3/authorizations/9\",\"token\":\"{token}\"}}")},
+                      "redirectURL": "", "headersSize": -1, "bodySize": -1},
+         "cache": {}, "timings": {"send": 0, "wait": 42, "receive": 0}},
+        {"startedDateTime": "2026-11-24T10:00:01.000Z", "time": 3.0,
+         "request": {"method": "GET", "url": "https://ghes.corp.example/assets/app.js", "headers": []},
+         "response": {"status": 200, "headers": [], "content": {"size": 0, "mimeType": "text/javascript"}}}
+    ]}});
+    let browser_har = dir.path().join("browser.har");
+    std::fs::write(&browser_har, browser.to_string()).unwrap();
+    let cassette = dir.path().join("imported.json");
+    let import = Binary::run(
+        &[
+            "cassette",
+            "import",
+            browser_har.to_str().unwrap(),
+            "--output",
+            cassette.to_str().unwrap(),
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert!(
+        import.stdout.contains("wrote 1 interactions")
+            && import.stdout.contains("1 entries out of scope"),
+        "{}",
+        import.stdout
+    );
+    let text = std::fs::read_to_string(&cassette).unwrap();
+    assert!(
+        !text.contains(&password)
+            && !text.contains(&token)
+            && !text.contains(&crate::support::basic("octocat", &password))
+    );
+    assert!(
+        text.contains("Basic REDACTED user=octocat")
+            && text.contains("{{origin}}/api/v3/authorizations/9")
+    );
+    assert!(!text.contains("content-encoding"), "HAR bodies are decoded");
+    let saved = ghes_vcr::cassette::Cassette::load(&cassette).unwrap();
+    let body = saved.interactions[0].response.body.as_json().unwrap();
+    assert_eq!(
+        body["hashed_token"],
+        ghes_vcr::redaction::sha256_hex(token.as_bytes())
+    );
+    let audit = Binary::run(
+        &["cassette", "audit", cassette.to_str().unwrap()],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(audit.status.code(), Some(0), "{}", audit.stdout);
+}
