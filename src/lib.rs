@@ -36,6 +36,7 @@ pub mod server;
 pub mod shutdown;
 pub mod tls;
 pub mod usage;
+pub mod verify;
 
 pub use app::App;
 pub use config::Config;

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Cassette(CassetteCommand::Audit(args)) => return audit(&args.paths),
         Command::Cassette(CassetteCommand::Diff { a, b }) => return diff(a, b),
+        Command::Cassette(CassetteCommand::Verify { .. }) => return verify(&cli.command),
         Command::Cassette(command) => return cassette(command),
         Command::Completions { shell } => {
             let mut command = Cli::command();
@@ -99,6 +100,97 @@ fn audit(paths: &[std::path::PathBuf]) -> ExitCode {
     }
 }
 
+/// `cassette verify`: 0 when the live upstream still answers as recorded, 1 on drift, 2 on error.
+fn verify(command: &Command) -> ExitCode {
+    let Command::Cassette(CassetteCommand::Verify {
+        file,
+        upstream,
+        basic,
+        token,
+        all_methods,
+        upstream_ca,
+    }) = command
+    else {
+        return ExitCode::from(EXIT_ERROR);
+    };
+    let fail = |message: String| {
+        eprintln!("ghes-vcr: error: {message}");
+        ExitCode::from(EXIT_ERROR)
+    };
+    let cassette = match ghes_vcr::cassette::Cassette::load(file) {
+        Ok(cassette) => cassette,
+        Err(err) => return fail(ghes_vcr::error::chain(&err)),
+    };
+    let upstream = match ghes_vcr::config::Upstream::parse(upstream) {
+        Ok(upstream) => upstream,
+        Err(err) => return fail(err.to_string()),
+    };
+    let tls = ghes_vcr::tls::UpstreamTls {
+        ca: upstream_ca.clone(),
+        ..Default::default()
+    };
+    let tls = match ghes_vcr::tls::upstream_client_config(&tls) {
+        Ok(tls) => tls,
+        Err(err) => return fail(ghes_vcr::error::chain(&err)),
+    };
+    if *all_methods {
+        eprintln!("ghes-vcr: warning: --all-methods replays POST, PUT, PATCH and DELETE against {}: this changes its state", upstream.origin);
+    }
+    let authorization = match (basic, token) {
+        (Some(basic), _) => Some(format!(
+            "Basic {}",
+            base64::engine::Engine::encode(&base64::engine::general_purpose::STANDARD, basic)
+        )),
+        (None, Some(token)) => Some(format!("token {token}")),
+        (None, None) => None,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(format!("cannot start the runtime: {err}")),
+    };
+    let results = runtime.block_on(async {
+        let forwarder = ghes_vcr::proxy::forward::Forwarder::new(
+            upstream.clone(),
+            tls,
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_secs(60),
+        );
+        ghes_vcr::verify::verify(
+            &cassette,
+            &forwarder,
+            &upstream,
+            authorization.as_deref(),
+            *all_methods,
+        )
+        .await
+    });
+    let mut drifted = 0;
+    for result in &results {
+        if result.drift.is_empty() {
+            println!("ok    [{}] {}", result.index, result.request);
+        } else {
+            drifted += 1;
+            println!("DRIFT [{}] {}", result.index, result.request);
+            for change in &result.drift {
+                println!("      {change}");
+            }
+        }
+    }
+    eprintln!(
+        "ghes-vcr: verified {} interactions against {}: {drifted} drifted",
+        results.len(),
+        upstream.origin
+    );
+    if drifted > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// `cassette diff A B`: 0 when the same, 1 with one line per difference, 2 on error.
 fn diff(a: &std::path::Path, b: &std::path::Path) -> ExitCode {
     use ghes_vcr::cassette::Cassette;
@@ -125,7 +217,9 @@ fn diff(a: &std::path::Path, b: &std::path::Path) -> ExitCode {
 fn cassette(command: &CassetteCommand) -> ExitCode {
     use ghes_vcr::cassette::{inspect, load_set, Cassette};
     let result: Result<String, String> = match command {
-        CassetteCommand::Audit(_) | CassetteCommand::Diff { .. } => Ok(String::new()),
+        CassetteCommand::Audit(_)
+        | CassetteCommand::Diff { .. }
+        | CassetteCommand::Verify { .. } => Ok(String::new()),
         CassetteCommand::Export {
             cassette,
             har,

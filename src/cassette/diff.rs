@@ -70,7 +70,9 @@ pub fn diff(a: &Cassette, b: &Cassette) -> Vec<String> {
     lines
 }
 
-fn compare(a: &Interaction, b: &Interaction) -> Vec<String> {
+/// How two interactions of the same request differ: status, headers and JSON body fields, volatile
+/// ones left out.
+pub fn compare(a: &Interaction, b: &Interaction) -> Vec<String> {
     let mut changes = Vec::new();
     if a.response.status != b.response.status {
         changes.push(format!(

@@ -352,3 +352,80 @@ async fn har_round_trips_and_imports_redacted() {
     .await;
     assert_eq!(audit.status.code(), Some(0), "{}", audit.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_reports_drift_against_the_live_upstream() {
+    use crate::support::fake_ghes::FakeGhes;
+    let password = crate::support::secret("pw");
+    let ghes = FakeGhes::builder().user("octocat", &password).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("verify.json");
+    let recorder = crate::support::proxy::record(&ghes.origin(), &cassette, &[]).await;
+    for path in ["/api/v3/authorizations", "/api/v3/applications/grants"] {
+        assert_eq!(
+            Call::new("GET", path)
+                .auth("octocat", &password)
+                .send(&client(), &recorder.url)
+                .await
+                .status,
+            200
+        );
+    }
+    recorder.stop().await.unwrap();
+
+    let credentials = format!("octocat:{password}");
+    let env = [("GHES_VCR_VERIFY_BASIC", credentials.as_str())];
+    let args = [
+        "cassette",
+        "verify",
+        cassette.to_str().unwrap(),
+        "--upstream",
+        &ghes.origin(),
+    ];
+    let unchanged = Binary::run(&args, &env, dir.path()).await;
+    assert_eq!(
+        unchanged.status.code(),
+        Some(0),
+        "{}{}",
+        unchanged.stdout,
+        unchanged.stderr
+    );
+    assert!(
+        unchanged
+            .stdout
+            .contains("ok    [0] GET /api/v3/authorizations"),
+        "{}",
+        unchanged.stdout
+    );
+
+    // Staging changes: a new token appears in the list.
+    let created = Call::new("POST", "/api/v3/authorizations")
+        .auth("octocat", &password)
+        .json(serde_json::json!({"scopes": ["repo"], "note": "made after the recording"}))
+        .send(&client(), &ghes.origin())
+        .await;
+    assert_eq!(created.status, 201);
+    let drifted = Binary::run(&args, &env, dir.path()).await;
+    assert_eq!(
+        drifted.status.code(),
+        Some(1),
+        "{}{}",
+        drifted.stdout,
+        drifted.stderr
+    );
+    assert!(
+        drifted
+            .stdout
+            .contains("DRIFT [0] GET /api/v3/authorizations"),
+        "{}",
+        drifted.stdout
+    );
+    assert!(
+        drifted
+            .stdout
+            .contains("ok    [1] GET /api/v3/applications/grants"),
+        "{}",
+        drifted.stdout
+    );
+    assert!(!drifted.stdout.contains(&password) && !drifted.stderr.contains(&password));
+}
