@@ -143,6 +143,23 @@ impl App {
         })
     }
 
+    /// Loads what `config` names, binds its listening address and tells journal readers where
+    /// the admin endpoint is: everything a serving command does before it announces itself.
+    ///
+    /// # Errors
+    /// As [`App::load`], and [`Error::Bind`].
+    pub async fn bind(config: &Config) -> Result<(Self, tokio::net::TcpListener), Error> {
+        let app = Self::load(config)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        app.announce_admin(listener.local_addr().map_err(Error::Runtime)?);
+        Ok((app, listener))
+    }
+
     /// Tells readers of the journal where this proxy's admin endpoint is (`DIR/admin-url`).
     /// Call once the listener is bound, before announcing the address to anyone else.
     pub fn announce_admin(&self, local: SocketAddr) {

@@ -58,15 +58,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         .map_err(Error::Runtime)?;
     runtime.block_on(async {
         let shutdown = shutdown_on_signals();
-        let app = App::load(&config)?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let (app, listener) = App::bind(&config).await?;
         let local = listener.local_addr().map_err(Error::Runtime)?;
-        app.announce_admin(local);
         let scheme = if app.tls.is_some() { "https" } else { "http" };
         let mut stdout = std::io::stdout().lock();
         // The one line on stdout; tests and scripts read the port from it.

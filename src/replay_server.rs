@@ -71,13 +71,7 @@ impl ReplayServer {
         let cli =
             Cli::try_parse_from(argv).unwrap_or_else(|err| panic!("invalid replay flags: {err}"));
         let config = Config::from_cli(&cli)?;
-        let app = App::load(&config)?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let (app, listener) = App::bind(&config).await?;
         let local = listener.local_addr().map_err(Error::Runtime)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(crate::server::run(listener, app, async move {

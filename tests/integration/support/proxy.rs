@@ -9,7 +9,6 @@ use ghes_vcr::cli::Cli;
 use ghes_vcr::recording::RecordingSummary;
 use ghes_vcr::{server, App, Config, Error};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -45,12 +44,8 @@ impl InProcess {
         let cli =
             Cli::try_parse_from(argv).unwrap_or_else(|err| panic!("bad test arguments: {err}"));
         let config = Config::from_cli(&cli)?;
-        let app = App::load(&config)?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .expect("bind 127.0.0.1:0");
+        let (app, listener) = App::bind(&config).await?;
         let local = listener.local_addr().expect("local addr");
-        app.announce_admin(local);
         let url = format!("http://{local}");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(listener, app, async move {
