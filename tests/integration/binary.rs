@@ -1,8 +1,5 @@
 //! The real binary: start-up errors, the environment, signals, and kill -9 mid-recording.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -231,44 +228,14 @@ async fn kill_9_mid_recording_leaves_a_whole_cassette_with_every_acknowledged_ex
         dir.path(),
     )
     .await;
-    let acknowledged = Arc::new(AtomicUsize::new(0));
-    let (progress_tx, mut progress) = tokio::sync::watch::channel(0usize);
-    let progress_tx = Arc::new(progress_tx);
     const CLIENTS: usize = 4;
-    let workers: Vec<_> = (0..CLIENTS)
-        .map(|worker| {
-            let url = proxy.url.clone();
-            let password = password.clone();
-            let acknowledged = Arc::clone(&acknowledged);
-            let progress_tx = Arc::clone(&progress_tx);
-            tokio::spawn(async move {
-                let client = client();
-                for n in 0.. {
-                    let sent = client
-                        .post(format!("{url}/api/v3/authorizations"))
-                        .header("authorization", crate::support::basic("octocat", &password))
-                        .json(&json!({"note": format!("worker {worker} call {n}")}))
-                        .send()
-                        .await;
-                    match sent {
-                        Ok(response) if response.status() == 201 => {
-                            let total = acknowledged.fetch_add(1, Ordering::SeqCst) + 1;
-                            progress_tx.send_replace(total);
-                        }
-                        _ => return,
-                    }
-                }
-            })
-        })
-        .collect();
-    progress.wait_for(|total| *total >= 40).await.unwrap();
-    let before_kill = acknowledged.load(Ordering::SeqCst);
+    let mut creators = crate::support::load::Creators::start(&proxy.url, &password, CLIENTS);
+    creators.wait_for(40).await;
+    let before_kill = creators.answered();
     proxy.signal("KILL").await;
     let finished = proxy.wait().await;
     assert!(!finished.status.success());
-    for worker in workers {
-        worker.await.unwrap();
-    }
+    let answered = creators.join().await;
     let saved =
         ghes_vcr::cassette::Cassette::load(&cassette).expect("the cassette is whole after kill -9");
     let stored = saved.interactions.len();
@@ -277,7 +244,7 @@ async fn kill_9_mid_recording_leaves_a_whole_cassette_with_every_acknowledged_ex
         "every acknowledged exchange is on disk ({stored} < {before_kill})"
     );
     assert!(
-        stored <= acknowledged.load(Ordering::SeqCst) + CLIENTS,
+        stored <= answered + CLIENTS,
         "at most the in-flight ones more"
     );
 }

@@ -3,16 +3,12 @@
 //! slow-loris client, an upstream that resets mid-body, X-Forwarded-* headers, shutdown under
 //! load, JSON logs.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::fake_ghes::FakeGhes;
 use crate::support::proxy::{record, Binary, InProcess};
-use crate::support::{basic, client, secret, Call};
+use crate::support::{client, secret, Call};
 
 /// Sends raw bytes and reads until the server closes or a whole head has arrived.
 async fn raw(url: &str, request: &str) -> String {
@@ -282,47 +278,16 @@ async fn shutdown_under_load_loses_no_recorded_exchange_and_logs_json() {
         dir.path(),
     )
     .await;
-    let answered = Arc::new(AtomicUsize::new(0));
-    let (progress_tx, mut progress) = tokio::sync::watch::channel(0usize);
-    let progress_tx = Arc::new(progress_tx);
-    let workers: Vec<_> = (0..4)
-        .map(|worker| {
-            let (url, password, answered, progress_tx) = (
-                proxy.url.clone(),
-                password.clone(),
-                Arc::clone(&answered),
-                Arc::clone(&progress_tx),
-            );
-            tokio::spawn(async move {
-                let client = client();
-                for n in 0.. {
-                    let sent = client
-                        .post(format!("{url}/api/v3/authorizations"))
-                        .header("authorization", basic("octocat", &password))
-                        .json(&json!({"note": format!("worker {worker} call {n}")}))
-                        .send()
-                        .await;
-                    match sent {
-                        Ok(response) if response.status() == 201 => {
-                            progress_tx.send_replace(answered.fetch_add(1, Ordering::SeqCst) + 1);
-                        }
-                        _ => return,
-                    }
-                }
-            })
-        })
-        .collect();
-    progress.wait_for(|n| *n >= 30).await.unwrap();
+    let mut creators = crate::support::load::Creators::start(&proxy.url, &password, 4);
+    creators.wait_for(30).await;
     proxy.signal("TERM").await;
     let finished = proxy.wait().await;
     assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr);
-    for worker in workers {
-        worker.await.unwrap();
-    }
+    let answered = creators.join().await;
     let saved = ghes_vcr::cassette::Cassette::load(&cassette).unwrap();
     assert_eq!(
         saved.interactions.len(),
-        answered.load(Ordering::SeqCst),
+        answered,
         "every answered exchange is in the cassette, and no other"
     );
     for line in finished.stderr.lines() {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_ghes;
+pub mod load;
 pub mod proxy;
 pub mod tls;
 
