@@ -512,6 +512,7 @@ impl Proxy {
             prepared.status
         };
         let headers = response.headers_mut();
+        headers.reserve(prepared.headers.len());
         for (name, source) in &prepared.headers {
             if not_modified && !is_kept_on_304(name) {
                 continue;
