@@ -8,7 +8,7 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::cassette::body::Fidelity;
 use crate::cassette::{Body, RecordedRequest, RecordedResponse, ORIGIN_PLACEHOLDER};
-use crate::origin::{replace_origin, replace_origin_bytes, Origin};
+use crate::origin::Origin;
 use crate::proxy::headers::is_hop_by_hop;
 use crate::redaction::Redactor;
 
@@ -84,12 +84,10 @@ impl Capture {
             })
             .collect();
         let body = match &self.upstream {
-            Some(upstream) => {
-                match replace_origin_bytes(body, upstream.as_str(), ORIGIN_PLACEHOLDER) {
-                    Some(replaced) => Body::from_bytes(&replaced, Fidelity::Exact),
-                    None => Body::from_bytes(body, Fidelity::Exact),
-                }
-            }
+            Some(upstream) => match upstream.replace_in_bytes(body, ORIGIN_PLACEHOLDER) {
+                Some(replaced) => Body::from_bytes(&replaced, Fidelity::Exact),
+                None => Body::from_bytes(body, Fidelity::Exact),
+            },
             None => Body::from_bytes(body, Fidelity::Exact),
         };
         let mut response = RecordedResponse {
@@ -103,9 +101,7 @@ impl Capture {
 
     fn placeholder(&self, value: &str) -> String {
         match &self.upstream {
-            Some(upstream) => {
-                replace_origin(value, upstream.as_str(), ORIGIN_PLACEHOLDER).into_owned()
-            }
+            Some(upstream) => upstream.replace_in(value, ORIGIN_PLACEHOLDER).into_owned(),
             None => value.to_owned(),
         }
     }

@@ -6,9 +6,22 @@ use std::borrow::Cow;
 use http::uri::{Authority, Scheme};
 use http::Uri;
 
-/// A normalized origin: lower-case scheme and host, no default port, no trailing slash.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Origin(String);
+/// A normalized origin: lower-case scheme and host, no default port, no trailing slash. It
+/// keeps a prepared substring searcher, because origins are looked for in every header value and
+/// body that passes through.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    text: String,
+    finder: memchr::memmem::Finder<'static>,
+}
+
+impl PartialEq for Origin {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Origin {}
 
 impl Origin {
     pub fn new(scheme: &Scheme, authority: &Authority) -> Self {
@@ -23,7 +36,8 @@ impl Origin {
             Some(port) if Some(port) != default_port => format!("{scheme}://{host}:{port}"),
             _ => format!("{scheme}://{host}"),
         };
-        Self(text)
+        let finder = memchr::memmem::Finder::new(text.as_bytes()).into_owned();
+        Self { text, finder }
     }
 
     /// The origin of an absolute URI, if it has a scheme and a host.
@@ -32,13 +46,32 @@ impl Origin {
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// `haystack` with this origin replaced by `to` wherever it ends (see [`replace_origin`]);
+    /// `None` when it does not occur.
+    pub fn replace_in_bytes(&self, haystack: &[u8], to: &str) -> Option<Vec<u8>> {
+        replace_found(
+            haystack,
+            self.text.len(),
+            self.finder.find_iter(haystack),
+            to,
+        )
+    }
+
+    /// As [`Origin::replace_in_bytes`], on text.
+    pub fn replace_in<'a>(&self, text: &'a str, to: &str) -> Cow<'a, str> {
+        match self.replace_in_bytes(text.as_bytes(), to) {
+            Some(bytes) => Cow::Owned(String::from_utf8(bytes).unwrap_or_else(|_| text.to_owned())),
+            None => Cow::Borrowed(text),
+        }
     }
 }
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -55,23 +88,35 @@ pub fn replace_origin<'a>(text: &'a str, from: &str, to: &str) -> Cow<'a, str> {
 
 /// As [`replace_origin`], on bytes; `None` when nothing was replaced.
 pub fn replace_origin_bytes(haystack: &[u8], from: &str, to: &str) -> Option<Vec<u8>> {
-    let needle = from.as_bytes();
-    if needle.is_empty() || haystack.len() < needle.len() {
+    if from.is_empty() {
         return None;
     }
+    replace_found(
+        haystack,
+        from.len(),
+        memchr::memmem::find_iter(haystack, from.as_bytes()),
+        to,
+    )
+}
+
+/// Replaces the matches at `found` (each `len` bytes long) that end an origin.
+fn replace_found(
+    haystack: &[u8],
+    len: usize,
+    found: impl Iterator<Item = usize>,
+    to: &str,
+) -> Option<Vec<u8>> {
     let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
-    let mut at = 0;
-    while let Some(found) = find(&haystack[at..], needle) {
-        let start = at + found;
-        let end = start + needle.len();
-        if ends_origin(haystack.get(end).copied()) {
-            let buf = out.get_or_insert_with(|| Vec::with_capacity(haystack.len()));
-            buf.extend_from_slice(&haystack[copied..start]);
-            buf.extend_from_slice(to.as_bytes());
-            copied = end;
+    for start in found {
+        let end = start + len;
+        if start < copied || !ends_origin(haystack.get(end).copied()) {
+            continue;
         }
-        at = end;
+        let buf = out.get_or_insert_with(|| Vec::with_capacity(haystack.len()));
+        buf.extend_from_slice(&haystack[copied..start]);
+        buf.extend_from_slice(to.as_bytes());
+        copied = end;
     }
     out.map(|mut buf| {
         buf.extend_from_slice(&haystack[copied..]);
@@ -81,12 +126,6 @@ pub fn replace_origin_bytes(haystack: &[u8], from: &str, to: &str) -> Option<Vec
 
 fn ends_origin(next: Option<u8>) -> bool {
     !matches!(next, Some(b) if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'_' | b'@'))
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use crate::config::Latency;
 use crate::deprecation::DeprecationHeaders;
 use crate::journal::{Exchange, Journal, Mode, Outcome};
 use crate::metrics::Metrics;
-use crate::origin::{replace_origin, replace_origin_bytes, Origin};
+use crate::origin::Origin;
 use crate::recording::Recorder;
 use crate::redaction::Secret;
 use crate::replay::{is_kept_on_304, Entry, HeaderSource, Lookup, MissReport, ReplaySet};
@@ -270,7 +270,8 @@ impl Proxy {
                 let upstream_origin = &forwarder.upstream().origin;
                 let body = if self.rewrite_urls {
                     rewrite_url_headers(&mut head.headers, upstream_origin, origin);
-                    replace_origin_bytes(&decoded, upstream_origin.as_str(), origin.as_str())
+                    upstream_origin
+                        .replace_in_bytes(&decoded, origin.as_str())
                         .map_or(decoded, Bytes::from)
                 } else {
                     decoded
@@ -618,7 +619,7 @@ fn rewrite_url_headers(headers: &mut HeaderMap, from: &Origin, to: &Origin) {
                 let rewritten = value
                     .to_str()
                     .ok()
-                    .map(|text| replace_origin(text, from.as_str(), to.as_str()))
+                    .map(|text| from.replace_in(text, to.as_str()))
                     .and_then(|text| HeaderValue::from_str(&text).ok());
                 if let Some(rewritten) = rewritten {
                     *value = rewritten;
