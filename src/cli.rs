@@ -84,30 +84,7 @@ pub enum CassetteCommand {
     },
     /// Replay the recorded GET requests against the live upstream and report where the answers
     /// drifted from the recording; exit 1 on drift.
-    Verify {
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
-        /// Origin of the live GHES, e.g. https://ghes-staging.example.com.
-        #[arg(long, env = "GHES_VCR_UPSTREAM", value_name = "URL")]
-        upstream: String,
-        /// Credentials as USER:PASSWORD for Basic auth.
-        #[arg(
-            long,
-            env = "GHES_VCR_VERIFY_BASIC",
-            value_name = "USER:PASSWORD",
-            conflicts_with = "token"
-        )]
-        basic: Option<String>,
-        /// A token, sent as `Authorization: token …`.
-        #[arg(long, env = "GHES_VCR_VERIFY_TOKEN", value_name = "TOKEN")]
-        token: Option<String>,
-        /// Also replay requests that change state (POST, PUT, PATCH, DELETE). Careful.
-        #[arg(long)]
-        all_methods: bool,
-        /// PEM bundle of CAs to trust for the upstream.
-        #[arg(long, env = "GHES_VCR_UPSTREAM_CA", value_name = "FILE")]
-        upstream_ca: Option<PathBuf>,
-    },
+    Verify(VerifyArgs),
     /// Write a cassette as HAR 1.2 (for browser devtools, mitmproxy, Charles).
     Export {
         #[arg(value_name = "CASSETTE")]
@@ -143,6 +120,33 @@ pub enum CassetteCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// `cassette verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Origin of the live GHES, e.g. https://ghes-staging.example.com.
+    #[arg(long, env = "GHES_VCR_UPSTREAM", value_name = "URL")]
+    pub upstream: String,
+    /// Credentials as USER:PASSWORD for Basic auth.
+    #[arg(
+        long,
+        env = "GHES_VCR_VERIFY_BASIC",
+        value_name = "USER:PASSWORD",
+        conflicts_with = "token"
+    )]
+    pub basic: Option<String>,
+    /// A token, sent as `Authorization: token …`.
+    #[arg(long, env = "GHES_VCR_VERIFY_TOKEN", value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Also replay requests that change state (POST, PUT, PATCH, DELETE). Careful.
+    #[arg(long)]
+    pub all_methods: bool,
+    /// PEM bundle of CAs to trust for the upstream.
+    #[arg(long, env = "GHES_VCR_UPSTREAM_CA", value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use ghes_vcr::cli::{
     CassetteCommand, Cli, Command, ExportFormatArg, JournalCommand, LogFormatArg, ReportFormatArg,
+    VerifyArgs,
 };
 use ghes_vcr::config::JournalQuery;
 use ghes_vcr::error::EXIT_ERROR;
@@ -19,9 +20,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli);
     match &cli.command {
-        Command::Cassette(CassetteCommand::Audit(args)) => return audit(&args.paths),
-        Command::Cassette(CassetteCommand::Diff { a, b }) => return diff(a, b),
-        Command::Cassette(CassetteCommand::Verify { .. }) => return verify(&cli.command),
         Command::Cassette(command) => return cassette(command),
         Command::Completions { shell } => {
             let mut command = Cli::command();
@@ -94,18 +92,15 @@ fn audit(paths: &[std::path::PathBuf]) -> ExitCode {
 }
 
 /// `cassette verify`: 0 when the live upstream still answers as recorded, 1 on drift, 2 on error.
-fn verify(command: &Command) -> ExitCode {
-    let Command::Cassette(CassetteCommand::Verify {
+fn verify(args: &VerifyArgs) -> ExitCode {
+    let VerifyArgs {
         file,
         upstream,
         basic,
         token,
         all_methods,
         upstream_ca,
-    }) = command
-    else {
-        return ExitCode::from(EXIT_ERROR);
-    };
+    } = args;
     let fail = |message: String| {
         eprintln!("ghes-vcr: error: {message}");
         ExitCode::from(EXIT_ERROR)
@@ -206,13 +201,13 @@ fn diff(a: &std::path::Path, b: &std::path::Path) -> ExitCode {
     }
 }
 
-/// `cassette list|show|prune`.
+/// `cassette …`: every cassette subcommand.
 fn cassette(command: &CassetteCommand) -> ExitCode {
     use ghes_vcr::cassette::{inspect, load_set, Cassette};
     let result: Result<String, String> = match command {
-        CassetteCommand::Audit(_)
-        | CassetteCommand::Diff { .. }
-        | CassetteCommand::Verify { .. } => Ok(String::new()),
+        CassetteCommand::Audit(args) => return audit(&args.paths),
+        CassetteCommand::Diff { a, b } => return diff(a, b),
+        CassetteCommand::Verify(args) => return verify(args),
         CassetteCommand::Export {
             cassette,
             har,

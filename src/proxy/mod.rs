@@ -29,7 +29,7 @@ use hyper::body::Body as _;
 use hyper::body::Incoming;
 
 use crate::capture::Capture;
-use crate::cassette::{Interaction, RecordedRequest, RecordedResponse};
+use crate::cassette::{Interaction, RecordedRequest};
 use crate::config::Latency;
 use crate::deprecation::DeprecationHeaders;
 use crate::journal::{Exchange, Journal, Mode, Outcome};
@@ -190,7 +190,7 @@ impl Proxy {
                             let response = self.miss(&report);
                             let exchange = self.exchange(
                                 captured,
-                                None,
+                                request_size,
                                 response.status(),
                                 Outcome::ReplayMiss,
                             );
@@ -242,8 +242,12 @@ impl Proxy {
             .await
         {
             Err(response) => {
-                let exchange =
-                    self.exchange(captured, None, response.status(), Outcome::UpstreamError);
+                let exchange = self.exchange(
+                    captured,
+                    request_size,
+                    response.status(),
+                    Outcome::UpstreamError,
+                );
                 (response, exchange)
             }
             Ok((mut head, decoded, latency)) => {
@@ -352,15 +356,15 @@ impl Proxy {
     fn exchange(
         &self,
         request: RecordedRequest,
-        response: Option<RecordedResponse>,
+        request_size: usize,
         status: StatusCode,
         outcome: Outcome,
     ) -> Option<Exchange> {
         self.journal.as_ref().map(|_| Exchange {
-            request_size: request.body.to_bytes().len(),
-            response_size: 0,
             request,
-            response: response.map(Arc::new),
+            response: None,
+            request_size,
+            response_size: 0,
             status: status.as_u16(),
             outcome,
             upstream_latency: None,

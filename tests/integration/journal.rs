@@ -45,6 +45,21 @@ async fn passthrough(ghes: &FakeGhes, journal: &Path, extra: &[&str]) -> InProce
     InProcess::start(&args).await
 }
 
+/// `ghes-vcr passthrough` as a process, journaling to `journal`.
+async fn passthrough_binary(ghes: &FakeGhes, journal: &Path, home: &Path) -> Binary {
+    let origin = ghes.origin();
+    let args = [
+        "passthrough",
+        "--upstream",
+        &origin,
+        "--listen",
+        "127.0.0.1:0",
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    Binary::start(&args, &[], home).await
+}
+
 async fn report_json(journal: &Path, home: &Path, extra: &[&str]) -> Vec<Value> {
     let args: Vec<&str> = [
         "journal",
@@ -260,20 +275,7 @@ async fn report_works_while_the_proxy_runs_and_export_replays() {
     let ghes = FakeGhes::builder().user("octocat", &password).start().await;
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal");
-    let proxy = Binary::start(
-        &[
-            "passthrough",
-            "--upstream",
-            &ghes.origin(),
-            "--listen",
-            "127.0.0.1:0",
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        &[],
-        dir.path(),
-    )
-    .await;
+    let proxy = passthrough_binary(&ghes, &journal, dir.path()).await;
     let grants = Call::new("GET", "/api/v3/applications/grants")
         .auth("octocat", &password)
         .header("user-agent", "grant-auditor");
@@ -400,20 +402,7 @@ async fn kill_9_under_load_leaves_a_journal_that_reopens_with_every_flushed_entr
     let ghes = FakeGhes::builder().user("octocat", &password).start().await;
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal");
-    let proxy = Binary::start(
-        &[
-            "passthrough",
-            "--upstream",
-            &ghes.origin(),
-            "--listen",
-            "127.0.0.1:0",
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        &[],
-        dir.path(),
-    )
-    .await;
+    let proxy = passthrough_binary(&ghes, &journal, dir.path()).await;
     let answered = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..4)
         .map(|worker| {
