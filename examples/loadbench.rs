@@ -131,6 +131,11 @@ struct Args {
     /// `cargo build --bin ghes-vcr` when missing].
     #[arg(long, value_name = "PATH")]
     ghes_vcr: Option<PathBuf>,
+
+    /// Only start the baseline server, print `listening on http://HOST:PORT` and serve until
+    /// killed: for profiling a ghes-vcr in front of it by hand (wrk, perf, callgrind).
+    #[arg(long)]
+    serve_baseline: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -179,6 +184,13 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
+    if args.serve_baseline {
+        let baseline = Baseline::start()?;
+        println!("listening on http://{}", baseline.addr);
+        loop {
+            std::thread::park();
+        }
+    }
     if args.connections.is_empty() || args.connections.contains(&0) {
         bail!("--connections needs one or more counts above 0, e.g. --connections 1,64");
     }

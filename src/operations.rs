@@ -8,38 +8,35 @@ use crate::scope::api_path;
 pub fn operation(method: &str, path: &str) -> Option<&'static str> {
     let path = api_path(path);
     let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let id = match (method.to_ascii_uppercase().as_str(), segments.as_slice()) {
-        ("GET", ["authorizations"]) => "list-authorizations",
-        ("POST", ["authorizations"]) => "create-authorization",
-        ("GET", ["authorizations", _]) => "get-authorization",
-        ("PATCH" | "POST", ["authorizations", _]) => "update-authorization",
-        ("DELETE", ["authorizations", _]) => "delete-authorization",
-        ("PUT", ["authorizations", "clients", _]) => "get-or-create-authorization-for-app",
-        ("PUT", ["authorizations", "clients", _, _]) => {
-            "get-or-create-authorization-for-app-and-fingerprint"
-        }
-        ("GET", ["applications", "grants"]) => "list-grants",
-        ("GET", ["applications", "grants", _]) => "get-grant",
-        ("DELETE", ["applications", "grants", _]) => "delete-grant",
-        _ => return None,
-    };
-    Some(match id {
-        "list-authorizations" => "oauth-authorizations/list-authorizations",
-        "create-authorization" => "oauth-authorizations/create-authorization",
-        "get-authorization" => "oauth-authorizations/get-authorization",
-        "update-authorization" => "oauth-authorizations/update-authorization",
-        "delete-authorization" => "oauth-authorizations/delete-authorization",
-        "get-or-create-authorization-for-app" => {
+    // At most four segments matter; a longer path is no operation (and allocates nothing: this
+    // runs for every request).
+    let mut segments = [""; 4];
+    let mut count = 0;
+    for segment in path.trim_start_matches('/').split('/') {
+        *segments.get_mut(count)? = segment;
+        count += 1;
+    }
+    let method = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+        .into_iter()
+        .find(|known| method.eq_ignore_ascii_case(known))?;
+    let name = match (method, &segments[..count]) {
+        ("GET", ["authorizations"]) => "oauth-authorizations/list-authorizations",
+        ("POST", ["authorizations"]) => "oauth-authorizations/create-authorization",
+        ("GET", ["authorizations", _]) => "oauth-authorizations/get-authorization",
+        ("PATCH" | "POST", ["authorizations", _]) => "oauth-authorizations/update-authorization",
+        ("DELETE", ["authorizations", _]) => "oauth-authorizations/delete-authorization",
+        ("PUT", ["authorizations", "clients", _]) => {
             "oauth-authorizations/get-or-create-authorization-for-app"
         }
-        "get-or-create-authorization-for-app-and-fingerprint" => {
+        ("PUT", ["authorizations", "clients", _, _]) => {
             "oauth-authorizations/get-or-create-authorization-for-app-and-fingerprint"
         }
-        "list-grants" => "oauth-authorizations/list-grants",
-        "get-grant" => "oauth-authorizations/get-grant",
-        _ => "oauth-authorizations/delete-grant",
-    })
+        ("GET", ["applications", "grants"]) => "oauth-authorizations/list-grants",
+        ("GET", ["applications", "grants", _]) => "oauth-authorizations/get-grant",
+        ("DELETE", ["applications", "grants", _]) => "oauth-authorizations/delete-grant",
+        _ => return None,
+    };
+    Some(name)
 }
 
 /// The OAuth app `client_id` named in the path (`/authorizations/clients/{client_id}…`).

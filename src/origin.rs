@@ -6,13 +6,14 @@ use std::borrow::Cow;
 use http::uri::{Authority, Scheme};
 use http::Uri;
 
-/// A normalized origin: lower-case scheme and host, no default port, no trailing slash. It
-/// keeps a prepared substring searcher, because origins are looked for in every header value and
-/// body that passes through.
+/// A normalized origin: lower-case scheme and host, no default port, no trailing slash. An
+/// origin that is searched for (the upstream's, in every header value and body that passes
+/// through) prepares its substring searcher once, on first use; one that is only written (the
+/// client's, made for each request) never pays for it.
 #[derive(Clone, Debug)]
 pub struct Origin {
     text: String,
-    finder: memchr::memmem::Finder<'static>,
+    finder: std::sync::OnceLock<memchr::memmem::Finder<'static>>,
 }
 
 impl PartialEq for Origin {
@@ -25,19 +26,29 @@ impl Eq for Origin {}
 
 impl Origin {
     pub fn new(scheme: &Scheme, authority: &Authority) -> Self {
-        let scheme = scheme.as_str().to_ascii_lowercase();
-        let host = authority.host().to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
-            "https" => Some(443),
-            "http" => Some(80),
+        let scheme = scheme.as_str();
+        let host = authority.host();
+        let mut text = String::with_capacity(scheme.len() + 3 + authority.as_str().len());
+        text.push_str(scheme);
+        text.push_str("://");
+        text.push_str(host);
+        text.make_ascii_lowercase();
+        let default_port = match text.split_once(':').map(|(scheme, _)| scheme) {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
             _ => None,
         };
-        let text = match authority.port_u16() {
-            Some(port) if Some(port) != default_port => format!("{scheme}://{host}:{port}"),
-            _ => format!("{scheme}://{host}"),
-        };
-        let finder = memchr::memmem::Finder::new(text.as_bytes()).into_owned();
-        Self { text, finder }
+        if let Some(port) = authority
+            .port_u16()
+            .filter(|port| Some(*port) != default_port)
+        {
+            text.push(':');
+            text.push_str(itoa::Buffer::new().format(port));
+        }
+        Self {
+            text,
+            finder: std::sync::OnceLock::new(),
+        }
     }
 
     /// The origin of an absolute URI, if it has a scheme and a host.
@@ -55,7 +66,9 @@ impl Origin {
         replace_found(
             haystack,
             self.text.len(),
-            self.finder.find_iter(haystack),
+            self.finder
+                .get_or_init(|| memchr::memmem::Finder::new(self.text.as_bytes()).into_owned())
+                .find_iter(haystack),
             to,
         )
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use serde_json::Value;
 
@@ -116,11 +116,141 @@ pub enum HeaderSource {
     RateLimitReset(u64),
 }
 
+impl HeaderSource {
+    /// The value to serve, given this answer's origin, `Date`, and how far `Date` moved from the
+    /// recorded one (seconds).
+    fn value(&self, origin: &str, date: &HeaderValue, shift: i64) -> Option<HeaderValue> {
+        match self {
+            HeaderSource::Fixed(value) => Some(value.clone()),
+            HeaderSource::Recorded(template) => {
+                HeaderValue::from_maybe_shared(template.render(origin)).ok()
+            }
+            HeaderSource::Now => Some(date.clone()),
+            HeaderSource::RateLimitReset(reset) => Some(HeaderValue::from(
+                i64::try_from(*reset).unwrap_or(i64::MAX) + shift,
+            )),
+        }
+    }
+}
+
+/// A response's headers, ready to serve: a map in recorded order that is cloned for each answer
+/// (no hashing per request), in which the names with a computed value (`Date`,
+/// `X-RateLimit-Reset`, URLs with the origin) are then filled in where they were recorded.
+#[derive(Clone, Debug, Default)]
+pub struct PreparedHeaders {
+    /// Every header; a computed one holds its recorded value until it is filled in.
+    recorded: HeaderMap,
+    /// The sources of every value of each name that has a computed value, in recorded order.
+    computed: Vec<(HeaderName, Vec<HeaderSource>)>,
+}
+
+impl PreparedHeaders {
+    pub fn new(list: Vec<(HeaderName, HeaderSource, HeaderValue)>) -> Self {
+        let mut recorded = HeaderMap::with_capacity(list.len());
+        let mut computed: Vec<(HeaderName, Vec<HeaderSource>)> = Vec::new();
+        for (name, source, _) in &list {
+            if !matches!(source, HeaderSource::Fixed(_))
+                && !computed.iter().any(|(known, _)| known == name)
+            {
+                computed.push((name.clone(), Vec::new()));
+            }
+        }
+        for (name, source, value) in list {
+            if let Some((_, sources)) = computed.iter_mut().find(|(known, _)| *known == name) {
+                sources.push(source);
+            }
+            recorded.append(name, value);
+        }
+        Self { recorded, computed }
+    }
+
+    /// How many header lines an answer carries.
+    pub fn len(&self) -> usize {
+        self.recorded.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recorded.is_empty()
+    }
+
+    /// The headers of one answer, in recorded order; with `only`, just the names it keeps (a
+    /// `304`).
+    pub fn render(
+        &self,
+        origin: &str,
+        date: &HeaderValue,
+        shift: i64,
+        only: Option<fn(&HeaderName) -> bool>,
+    ) -> HeaderMap {
+        let mut headers = self.recorded.clone();
+        for (name, sources) in &self.computed {
+            if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
+                let values: Option<Vec<HeaderValue>> = sources
+                    .iter()
+                    .map(|source| source.value(origin, date, shift))
+                    .collect();
+                match values {
+                    Some(values) => {
+                        for (slot, value) in entry.iter_mut().zip(values) {
+                            *slot = value;
+                        }
+                    }
+                    // Never serve a value with the placeholder still in it.
+                    None => {
+                        drop(entry.remove_entry_mult());
+                    }
+                }
+            }
+        }
+        match only {
+            None => headers,
+            Some(keep) => {
+                let mut kept = HeaderMap::new();
+                for (name, value) in headers.iter().filter(|(name, _)| keep(name)) {
+                    kept.append(name.clone(), value.clone());
+                }
+                kept
+            }
+        }
+    }
+
+    /// Each header with where its value comes from, in recorded order.
+    pub fn sources(&self) -> impl Iterator<Item = (&HeaderName, HeaderSourceRef<'_>)> {
+        let mut used: Vec<(&HeaderName, usize)> = Vec::new();
+        self.recorded.iter().map(move |(name, value)| {
+            let Some((_, sources)) = self.computed.iter().find(|(known, _)| known == name) else {
+                return (name, HeaderSourceRef::Fixed(value));
+            };
+            let index = match used.iter_mut().find(|(seen, _)| *seen == name) {
+                Some((_, next)) => {
+                    *next += 1;
+                    *next
+                }
+                None => {
+                    used.push((name, 0));
+                    0
+                }
+            };
+            match sources.get(index) {
+                Some(source) => (name, HeaderSourceRef::Source(source)),
+                None => (name, HeaderSourceRef::Fixed(value)),
+            }
+        })
+    }
+}
+
+/// A borrowed view of where a header's value comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum HeaderSourceRef<'a> {
+    Fixed(&'a HeaderValue),
+    Source(&'a HeaderSource),
+}
+
 /// A response ready to serve.
 #[derive(Clone, Debug)]
 pub struct PreparedResponse {
     pub status: StatusCode,
-    pub headers: Vec<(HeaderName, HeaderSource)>,
+    pub headers: PreparedHeaders,
     pub body: Template,
     /// The recorded `Date`, in Unix seconds.
     pub recorded_date: Option<u64>,
@@ -168,17 +298,21 @@ impl PreparedResponse {
     pub fn to_recorded(&self) -> RecordedResponse {
         let headers = self
             .headers
-            .iter()
-            .filter_map(|(name, source)| match source {
-                HeaderSource::Recorded(template) => Some((
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(&template.render(ORIGIN_PLACEHOLDER)).into_owned(),
-                )),
-                HeaderSource::Fixed(value) => Some((
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )),
-                HeaderSource::Now | HeaderSource::RateLimitReset(_) => None,
+            .sources()
+            .filter_map(|(name, source)| {
+                let value = match source {
+                    HeaderSourceRef::Fixed(value)
+                    | HeaderSourceRef::Source(HeaderSource::Fixed(value)) => {
+                        String::from_utf8_lossy(value.as_bytes()).into_owned()
+                    }
+                    HeaderSourceRef::Source(HeaderSource::Recorded(template)) => {
+                        String::from_utf8_lossy(&template.render(ORIGIN_PLACEHOLDER)).into_owned()
+                    }
+                    HeaderSourceRef::Source(
+                        HeaderSource::Now | HeaderSource::RateLimitReset(_),
+                    ) => return None,
+                };
+                Some((name.as_str().to_owned(), value))
             })
             .collect();
         RecordedResponse {
@@ -704,16 +838,16 @@ fn prepare(
             (DateMode::Now, Some(_), "date") => HeaderSource::Now,
             (DateMode::Now, Some(_), "x-ratelimit-reset") => match value.trim().parse() {
                 Ok(reset) => HeaderSource::RateLimitReset(reset),
-                Err(_) => HeaderSource::Fixed(checked),
+                Err(_) => HeaderSource::Fixed(checked.clone()),
             },
-            _ if !value.contains(ORIGIN_PLACEHOLDER) => HeaderSource::Fixed(checked),
+            _ if !value.contains(ORIGIN_PLACEHOLDER) => HeaderSource::Fixed(checked.clone()),
             _ => HeaderSource::Recorded(Template::new(Bytes::from(value.clone()))),
         };
-        headers.push((header, source));
+        headers.push((header, source, checked));
     }
     Ok(PreparedResponse {
         status,
-        headers,
+        headers: PreparedHeaders::new(headers),
         body: Template::new(response.body.to_bytes()),
         recorded_date,
         etag: recorded("etag").map(str::to_owned),
@@ -734,6 +868,79 @@ fn has_otp(request: &RecordedRequest) -> bool {
 mod tests {
     use super::*;
     use crate::cassette::{Body, Cassette, Interaction, RecordedResponse};
+
+    #[test]
+    fn prepared_headers_keep_recorded_order_and_fill_in_computed_values() {
+        let fixed = |v: &'static str| HeaderSource::Fixed(HeaderValue::from_static(v));
+        let line = |name: &'static str, source: HeaderSource, recorded: &'static str| {
+            (
+                HeaderName::from_static(name),
+                source,
+                HeaderValue::from_static(recorded),
+            )
+        };
+        let headers = PreparedHeaders::new(vec![
+            line("server", fixed("GitHub.com"), "GitHub.com"),
+            line(
+                "content-type",
+                fixed("application/json"),
+                "application/json",
+            ),
+            line("date", HeaderSource::Now, "Thu, 15 Jan 2026 10:00:01 GMT"),
+            line(
+                "link",
+                fixed("<https://docs>; rel=\"help\""),
+                "<https://docs>; rel=\"help\"",
+            ),
+            line("etag", fixed("\"abc\""), "\"abc\""),
+            line(
+                "link",
+                HeaderSource::Recorded(Template::new(Bytes::from_static(
+                    b"<{{origin}}/next>; rel=\"next\"",
+                ))),
+                "<{{origin}}/next>; rel=\"next\"",
+            ),
+            line(
+                "x-ratelimit-reset",
+                HeaderSource::RateLimitReset(1000),
+                "1000",
+            ),
+        ]);
+        let date = HeaderValue::from_static("Tue, 24 Nov 2026 10:00:00 GMT");
+        let served = headers.render("http://127.0.0.1:9", &date, 60, None);
+        let lines: Vec<(&str, &str)> = served
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("server", "GitHub.com"),
+                ("content-type", "application/json"),
+                ("date", "Tue, 24 Nov 2026 10:00:00 GMT"),
+                ("link", "<https://docs>; rel=\"help\""),
+                ("link", "<http://127.0.0.1:9/next>; rel=\"next\""),
+                ("etag", "\"abc\""),
+                ("x-ratelimit-reset", "1060"),
+            ]
+        );
+        let not_modified = headers.render("http://h", &date, 0, Some(is_kept_on_304));
+        let names: Vec<&str> = not_modified.keys().map(HeaderName::as_str).collect();
+        assert_eq!(
+            names,
+            ["server", "date", "link", "etag", "x-ratelimit-reset"]
+        );
+        let sources: Vec<bool> = headers
+            .sources()
+            .map(|(_, source)| {
+                matches!(
+                    source,
+                    HeaderSourceRef::Fixed(_) | HeaderSourceRef::Source(HeaderSource::Fixed(_))
+                )
+            })
+            .collect();
+        assert_eq!(sources, [true, true, false, true, false, true, false]);
+    }
 
     fn interaction(method: &str, path: &str, status: u16, body: &str) -> Interaction {
         Interaction {

@@ -5,7 +5,8 @@ use std::io::Read as _;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{request, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -136,9 +137,14 @@ impl Forwarder {
         body: ProxyBody,
         identity: bool,
     ) -> Request<ProxyBody> {
-        let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let mut uri = self.upstream.base.clone().into_parts();
-        uri.path_and_query = path_and_query.parse().ok();
+        uri.path_and_query = Some(
+            parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        );
         let uri = Uri::from_parts(uri).unwrap_or_else(|_| self.upstream.base.clone());
         let mut request = Request::new(body);
         *request.method_mut() = parts.method.clone();
@@ -166,25 +172,26 @@ pub struct Forwarded {
     /// `http` or `https`: how the client reached the proxy.
     pub proto: &'static str,
     /// The Host the client addressed.
-    pub host: Option<String>,
+    pub host: Option<HeaderValue>,
 }
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 impl Forwarded {
     fn apply(&self, headers: &mut http::HeaderMap) {
-        let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(earlier) => format!("{earlier}, {}", self.client),
-            None => self.client.to_string(),
+        let client = self.client.to_string();
+        let forwarded_for = match headers.get(&X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
+            Some(earlier) => HeaderValue::from_bytes(&[earlier, b", ", client.as_bytes()].concat()),
+            None => HeaderValue::from_str(&client),
         };
-        if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-            headers.insert("x-forwarded-for", value);
+        if let Ok(value) = forwarded_for {
+            headers.insert(X_FORWARDED_FOR, value);
         }
-        headers.insert("x-forwarded-proto", HeaderValue::from_static(self.proto));
-        if let Some(value) = self
-            .host
-            .as_deref()
-            .and_then(|host| HeaderValue::from_str(host).ok())
-        {
-            headers.insert("x-forwarded-host", value);
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(self.proto));
+        if let Some(host) = &self.host {
+            headers.insert(X_FORWARDED_HOST, host.clone());
         }
     }
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -37,7 +37,7 @@ use crate::metrics::Metrics;
 use crate::origin::Origin;
 use crate::recording::Recorder;
 use crate::redaction::Secret;
-use crate::replay::{is_kept_on_304, Entry, HeaderSource, Lookup, MissReport, ReplaySet};
+use crate::replay::{is_kept_on_304, Entry, Lookup, MissReport, ReplaySet};
 use crate::scope::{is_deprecated_family, Scope};
 use answer::ErrorKind;
 use forward::{ForwardError, Forwarded, Forwarder, MAX_RESPONSE_BODY};
@@ -113,12 +113,12 @@ impl Proxy {
         let forwarded = self.forwarded_headers.then(|| Forwarded {
             client: conn.peer.ip(),
             proto: if conn.tls { "https" } else { "http" },
-            host: request
-                .headers()
-                .get(header::HOST)
-                .and_then(|host| host.to_str().ok())
-                .map(str::to_owned)
-                .or_else(|| request.uri().authority().map(|a| a.to_string())),
+            host: request.headers().get(header::HOST).cloned().or_else(|| {
+                request
+                    .uri()
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            }),
         });
         let (response, exchange) = match &self.forwarder {
             Some(forwarder) if !self.scope.is_in_scope(&path) => (
@@ -134,17 +134,13 @@ impl Proxy {
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
         let outcome = exchange.as_ref().map(|exchange| exchange.outcome);
-        self.metrics.observe(
-            crate::operations::operation(method.as_str(), &path),
-            status,
-            outcome,
-            elapsed,
-        );
+        let operation = crate::operations::operation(method.as_str(), &path);
+        self.metrics.observe(operation, status, outcome, elapsed);
         if let (Some(journal), Some(exchange)) = (&self.journal, exchange) {
             journal.record(exchange, self.mode, conn.peer.to_string(), elapsed);
         }
         let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        let operation = crate::operations::operation(method.as_str(), &path).unwrap_or("other");
+        let operation = operation.unwrap_or("other");
         let outcome = outcome.map_or("forwarded", Outcome::as_str);
         if self.mode == Mode::Passthrough {
             tracing::info!(client.addr = %conn.peer, http.method = %method, operation, http.status = status, elapsed_us, outcome, "exchange");
@@ -516,26 +512,12 @@ impl Proxy {
         } else {
             prepared.status
         };
-        let headers = response.headers_mut();
-        headers.reserve(prepared.headers.len());
-        for (name, source) in &prepared.headers {
-            if not_modified && !is_kept_on_304(name) {
-                continue;
-            }
-            let value = match source {
-                HeaderSource::Fixed(value) => Some(value.clone()),
-                HeaderSource::Recorded(template) => {
-                    HeaderValue::from_maybe_shared(template.render(origin.as_str())).ok()
-                }
-                HeaderSource::Now => Some(date.clone()),
-                HeaderSource::RateLimitReset(reset) => {
-                    HeaderValue::from_str(&(*reset as i64 + shift).to_string()).ok()
-                }
-            };
-            if let Some(value) = value {
-                headers.append(name.clone(), value);
-            }
-        }
+        *response.headers_mut() = prepared.headers.render(
+            origin.as_str(),
+            &date,
+            shift,
+            not_modified.then_some(is_kept_on_304 as fn(&HeaderName) -> bool),
+        );
         response
     }
 
