@@ -18,7 +18,8 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     ghes_vcr::install_crypto_provider();
     let cli = Cli::parse();
-    init_tracing(&cli);
+    // Dropped when main returns, which writes out the log lines still queued.
+    let log_writer = init_tracing(&cli);
     match &cli.command {
         Command::Cassette(command) => return cassette(command),
         Command::Completions { shell } => {
@@ -42,6 +43,8 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => code,
         Err(err) => {
+            // The queued log lines first, so the error is the last thing printed.
+            drop(log_writer);
             eprintln!("ghes-vcr: error: {}", ghes_vcr::error::chain(&err));
             ExitCode::from(EXIT_ERROR)
         }
@@ -417,15 +420,25 @@ fn shutdown_on_signals() -> impl std::future::Future<Output = ()> {
     }
 }
 
-fn init_tracing(cli: &Cli) {
+/// Log lines go to stderr through a writer thread, so that a request never waits on the
+/// terminal or pipe (passthrough logs one line per exchange). The queue never drops a line: when
+/// it is full, logging waits, as a direct write would.
+fn init_tracing(cli: &Cli) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("ghes_vcr={}", cli.log_level)));
+    let ansi = std::io::stderr().is_terminal();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("ghes-vcr-log")
+        // The writer thread flushes whenever its queue runs empty: lines leave in batches.
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_target(false);
     match cli.log_format {
         LogFormatArg::Json => builder.json().flatten_event(true).init(),
-        LogFormatArg::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormatArg::Text => builder.with_ansi(ansi).init(),
     }
+    guard
 }

@@ -14,6 +14,7 @@
 //! [`MatchRules::key`] turns a request into a fingerprint, so lookups go through an index instead
 //! of a scan; [`MatchRules::differences`] explains a miss field by field.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -135,10 +136,11 @@ impl MatchRules {
     /// The fingerprint of a request: equal keys mean the request matches.
     pub fn key(&self, request: &RecordedRequest) -> String {
         let mut key = String::with_capacity(128);
+        let mut digits = itoa::Buffer::new();
         for field in &self.fields {
             let part = field_value(field, request);
             // Length-prefixed, so no field value can forge another field.
-            key.push_str(&part.len().to_string());
+            key.push_str(digits.format(part.len()));
             key.push(':');
             key.push_str(&part);
         }
@@ -237,18 +239,25 @@ impl fmt::Display for MatchRules {
     }
 }
 
-fn field_value(field: &MatchField, request: &RecordedRequest) -> String {
+/// One compared field of a request, borrowed where it needs no normalizing (the common case:
+/// keys are made for every request).
+fn field_value<'a>(field: &'a MatchField, request: &'a RecordedRequest) -> Cow<'a, str> {
     match field {
-        MatchField::Method => request.method.to_ascii_uppercase(),
-        MatchField::Path => api_path(&request.path).to_owned(),
+        MatchField::Method if !request.method.bytes().any(|b| b.is_ascii_lowercase()) => {
+            Cow::Borrowed(&request.method)
+        }
+        MatchField::Method => Cow::Owned(request.method.to_ascii_uppercase()),
+        MatchField::Path => Cow::Borrowed(api_path(&request.path)),
+        MatchField::Query if request.query.is_empty() => Cow::Borrowed("[]"),
         MatchField::Query => {
             let mut pairs: Vec<&(String, String)> = request.query.iter().collect();
             pairs.sort();
-            serde_json::to_string(&pairs).unwrap_or_default()
+            Cow::Owned(serde_json::to_string(&pairs).unwrap_or_default())
         }
-        MatchField::Body => request.body.canonical(),
+        MatchField::Body if matches!(request.body, Body::Empty) => Cow::Borrowed(""),
+        MatchField::Body => Cow::Owned(request.body.canonical()),
         MatchField::Header(name) => header_value(request, name),
-        MatchField::Auth => identity(request),
+        MatchField::Auth => Cow::Owned(identity(request)),
     }
 }
 
@@ -281,8 +290,19 @@ pub fn identity(request: &RecordedRequest) -> String {
     }
 }
 
-fn header_value(request: &RecordedRequest, name: &str) -> String {
-    request.header_values(name).collect::<Vec<_>>().join(", ")
+fn header_value<'a>(request: &'a RecordedRequest, name: &'a str) -> Cow<'a, str> {
+    let mut values = request.header_values(name);
+    match (values.next(), values.next()) {
+        (None, _) => Cow::Borrowed(""),
+        (Some(only), None) => Cow::Borrowed(only),
+        (Some(first), Some(second)) => Cow::Owned(
+            [first, second]
+                .into_iter()
+                .chain(values)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    }
 }
 
 const SHOWN_LIMIT: usize = 80;

@@ -181,6 +181,7 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 
 impl Forwarded {
     fn apply(&self, headers: &mut http::HeaderMap) {
+        headers.reserve(3);
         let client = self.client.to_string();
         let forwarded_for = match headers.get(&X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
             Some(earlier) => HeaderValue::from_bytes(&[earlier, b", ", client.as_bytes()].concat()),
