@@ -79,7 +79,11 @@ impl Capture {
             .iter()
             .filter(|(name, _)| !is_hop_by_hop(name.as_str()) && name.as_str() != "content-length")
             .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes());
+                // Header values are nearly always visible ASCII, checked far faster than UTF-8.
+                let value = value.to_str().map_or_else(
+                    |_| String::from_utf8_lossy(value.as_bytes()),
+                    std::borrow::Cow::Borrowed,
+                );
                 (name.as_str().to_owned(), self.placeholder(&value))
             })
             .collect();
@@ -96,6 +100,35 @@ impl Capture {
             body,
         };
         self.redactor.response(&mut response);
+        response
+    }
+
+    /// The journal's form of an upstream response: as [`Capture::response`], but a body over
+    /// `body_limit` is left out (the entry notes its size instead), and a body that redaction
+    /// would not change is kept as text, unparsed (the journal's readers show JSON as JSON).
+    /// This runs for every forwarded exchange in passthrough, so it stays cheap.
+    pub fn response_for_journal(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        body_limit: usize,
+    ) -> RecordedResponse {
+        if body.len() <= body_limit && self.redactor.may_change_response_body(body) {
+            return self.response(status, headers, body);
+        }
+        let mut response = self.response(status, headers, &[]);
+        if body.len() <= body_limit && !body.is_empty() {
+            let placeheld = self
+                .upstream
+                .as_ref()
+                .and_then(|upstream| upstream.replace_in_bytes(body, ORIGIN_PLACEHOLDER));
+            let body = placeheld.as_deref().unwrap_or(body);
+            response.body = match std::str::from_utf8(body) {
+                Ok(text) => Body::Text(text.to_owned()),
+                Err(_) => Body::Binary(bytes::Bytes::copy_from_slice(body)),
+            };
+        }
         response
     }
 
@@ -166,6 +199,30 @@ mod tests {
         assert_eq!(
             resp.body.to_bytes(),
             &br#"{"url":"{{origin}}/api/v3/authorizations/1"}"#[..]
+        );
+    }
+    #[test]
+    fn journal_form_skips_the_parse_only_when_nothing_is_secret() {
+        let upstream = Origin::of_uri(&"https://ghes.example.com".parse().unwrap());
+        let capture = Capture::new(Redactor::default(), upstream);
+        let headers = HeaderMap::new();
+        let clean = br#"[{"url":"https://ghes.example.com/api/v3/authorizations/1","token":""}]"#;
+        let resp = capture.response_for_journal(StatusCode::OK, &headers, clean, 1024);
+        assert_eq!(
+            resp.body,
+            Body::Text(r#"[{"url":"{{origin}}/api/v3/authorizations/1","token":""}]"#.into())
+        );
+        let token = format!("ghp_{}", "z".repeat(36));
+        let secret = format!(r#"{{"id":1,"token":"{token}"}}"#);
+        let resp =
+            capture.response_for_journal(StatusCode::CREATED, &headers, secret.as_bytes(), 1024);
+        assert_eq!(resp.body.as_json().unwrap()["token"], "");
+        let resp =
+            capture.response_for_journal(StatusCode::CREATED, &headers, secret.as_bytes(), 8);
+        assert_eq!(
+            resp.body,
+            Body::Empty,
+            "over the limit: left out, never parsed"
         );
     }
 }

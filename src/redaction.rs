@@ -135,10 +135,60 @@ impl Redactor {
                 self.header(name, value);
             }
         }
-        if let Body::Json(json) = &mut response.body {
+        // JSON kept as text (compact JSON would not reproduce its bytes, e.g. Rails' `\u0026`
+        // escapes) is redacted like JSON; when that removes anything, it is stored as JSON, since
+        // a secret cannot stay for the sake of byte fidelity.
+        if let Body::Text(text) = &response.body {
+            if let Ok(json) = serde_json::from_str::<Value>(text) {
+                let mut redacted = Body::Json(json.clone());
+                self.json_response_body(&mut redacted);
+                if redacted != Body::Json(json) {
+                    response.body = redacted;
+                    return;
+                }
+            }
+        }
+        self.json_response_body(&mut response.body);
+    }
+
+    fn json_response_body(&self, body: &mut Body) {
+        if let Body::Json(json) = body {
             redact_tokens(json);
         }
-        self.body(&mut response.body, &[]);
+        self.body(body, &[]);
+    }
+
+    /// Whether redacting this response body could change it: false only when no user rule
+    /// applies to bodies and no `token` key carries a non-empty string (the usual answer, e.g.
+    /// GHES's lists, whose tokens are already blank). A cheap scan that never parses, so
+    /// journaled answers skip the parse when there is nothing to remove.
+    pub fn may_change_response_body(&self, body: &[u8]) -> bool {
+        if !self.rules.json_keys.is_empty() || !self.rules.patterns.is_empty() {
+            return true;
+        }
+        // An escaped key (`"\u0074oken"`) is not looked for as written: any escape in a key
+        // position sends the body the slow way.
+        static TOKEN_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"token\""));
+        let finder = &*TOKEN_KEY;
+        if memchr::memmem::find(body, b"\"\\u").is_some() {
+            return true;
+        }
+        finder.find_iter(body).any(|at| {
+            let rest = &body[at + 7..];
+            let rest = rest.trim_ascii_start();
+            let Some(rest) = rest.strip_prefix(b":") else {
+                return false;
+            };
+            let rest = rest.trim_ascii_start();
+            // A string value, unless it is empty; anything else (null, a number) has no secret
+            // that the token rule would blank, but be safe with anything unexpected.
+            match rest.first() {
+                Some(b'"') => rest.get(1) != Some(&b'"'),
+                Some(b'n') => !rest.starts_with(b"null"),
+                _ => true,
+            }
+        })
     }
 
     /// A user-listed header is replaced whole; any other gets the patterns.
@@ -494,5 +544,54 @@ mod tests {
         assert_eq!(body[0]["token_last_eight"], "0badcafe");
         assert_eq!(body[0]["hashed_token"], sha256_hex(token.as_bytes()));
         assert_eq!(body[1], json!({"token": ""}));
+    }
+    #[test]
+    fn json_kept_as_text_is_redacted_too() {
+        // Rails escapes `&` as \u0026, so compact JSON does not reproduce these bytes and the
+        // body is kept as text; its token must go all the same.
+        let token = format!("gho_{}", "x".repeat(36));
+        let text = format!(r#"{{"id":1,"note":"ci \u0026 release","token":"{token}"}}"#);
+        let mut resp = RecordedResponse {
+            status: 201,
+            headers: vec![],
+            body: Body::from_bytes(text.as_bytes(), crate::cassette::body::Fidelity::Exact),
+        };
+        assert!(matches!(resp.body, Body::Text(_)));
+        Redactor::default().response(&mut resp);
+        let body = resp.body.as_json().expect("stored as JSON once redacted");
+        assert_eq!(body["token"], "");
+        assert_eq!(body["note"], "ci & release");
+        assert_eq!(body["token_last_eight"], last_eight(&token));
+
+        // Nothing to remove: the exact text stays.
+        let quiet = r#"{"note":"a \u0026 b","token":""}"#;
+        let mut resp = RecordedResponse {
+            status: 200,
+            headers: vec![],
+            body: Body::from_bytes(quiet.as_bytes(), crate::cassette::body::Fidelity::Exact),
+        };
+        Redactor::default().response(&mut resp);
+        assert_eq!(resp.body, Body::Text(quiet.to_owned()));
+    }
+
+    #[test]
+    fn the_cheap_scan_sends_every_possible_secret_the_slow_way() {
+        let redactor = Redactor::default();
+        let token = format!("ghp_{}", "y".repeat(36));
+        let may = |body: &str| redactor.may_change_response_body(body.as_bytes());
+        assert!(may(&format!(r#"[{{"token":"{token}"}}]"#)));
+        assert!(may(&format!(r#"{{"token" : "{token}"}}"#)));
+        assert!(may(r#"{"\u0074oken":"abc"}"#));
+        assert!(may(r#"{"token":1234}"#));
+        assert!(!may(
+            r#"[{"token":"","hashed_token":"ab","scopes":["token"]}]"#
+        ));
+        assert!(!may(r#"{"token":null,"note":"token"}"#));
+        assert!(!may("plain text"));
+        let with_rules = Redactor::new(RedactionRules {
+            json_keys: vec!["note".into()],
+            ..RedactionRules::default()
+        });
+        assert!(with_rules.may_change_response_body(b"{}"));
     }
 }

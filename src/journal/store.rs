@@ -15,7 +15,9 @@ use super::{now_micros, Exchange, JournalConfig, JournalEntry, Mode};
 pub const QUEUE_CAPACITY: usize = 16_384;
 /// The most entries written in one batch.
 const BATCH: usize = 1024;
-/// Under load, the writer flushes at least this often (and whenever the queue runs empty).
+/// How long the writer lets entries gather after the first one before it writes them.
+const GATHER: Duration = Duration::from_millis(10);
+/// Entries are flushed at most this long after they were written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// The file in the journal directory that names the running proxy's admin origin.
 pub const ADMIN_FILE: &str = "admin-url";
@@ -61,10 +63,11 @@ pub struct JournalStats {
 }
 
 /// The running journal: a queue in front of one writer task. The writer takes what is queued
-/// (up to a batch) and writes it in one sled batch; it flushes whenever the queue runs empty,
-/// and at least every [`FLUSH_INTERVAL`] under load.
+/// (up to a batch) and writes it in one sled batch; what it wrote is flushed at most
+/// [`FLUSH_INTERVAL`] later, busy or quiet (and at shutdown).
 pub struct Journal {
     dir: PathBuf,
+    body_limit: usize,
     db: sled::Db,
     sender: std::sync::Mutex<Option<mpsc::Sender<Pending>>>,
     queued: AtomicU64,
@@ -108,6 +111,7 @@ impl Journal {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let journal = Arc::new(Self {
             dir: config.dir.clone(),
+            body_limit: config.body_limit,
             db: db.clone(),
             sender: std::sync::Mutex::new(Some(sender)),
             queued: AtomicU64::new(0),
@@ -119,6 +123,7 @@ impl Journal {
             db,
             config: config.clone(),
             last_key: 0,
+            last_entry_size: 0,
             entries,
             written,
             unflushed: 0,
@@ -130,6 +135,11 @@ impl Journal {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Bodies larger than this are left out of entries.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
     }
 
     /// Queues an exchange; never waits. When the queue is full the entry is dropped and counted.
@@ -218,14 +228,28 @@ pub fn query(
             source,
         })?;
         let id = key_id(&key);
-        let entry =
+        let mut entry: JournalEntry =
             serde_json::from_slice(&value).map_err(|source| JournalError::Entry { id, source })?;
+        show_json_as_json(&mut entry);
         out.push(entry);
         if filter.limit.is_some_and(|limit| out.len() >= limit) {
             break;
         }
     }
     Ok(out)
+}
+
+/// Answers are journaled as text when redaction had nothing to remove (it saves a parse per
+/// exchange); readers get JSON as JSON, as a cassette holds it.
+fn show_json_as_json(entry: &mut JournalEntry) {
+    if let Some(response) = entry.response.as_mut().and_then(Arc::get_mut) {
+        if let crate::cassette::Body::Text(text) = &response.body {
+            response.body = crate::cassette::Body::from_bytes(
+                text.as_bytes(),
+                crate::cassette::body::Fidelity::Exact,
+            );
+        }
+    }
 }
 
 fn key_id(key: &[u8]) -> u64 {
@@ -241,6 +265,8 @@ struct Writer {
     config: JournalConfig,
     /// The last key written, to keep keys unique and increasing.
     last_key: u64,
+    /// The size of the last encoded entry, to size the next one's buffer.
+    last_entry_size: usize,
     entries: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
     /// Entries applied to sled but not yet flushed.
@@ -256,10 +282,39 @@ impl Writer {
         drop(journal);
         let mut batch = Vec::with_capacity(BATCH);
         loop {
-            // Wait for the first entry; then take what else is queued, up to a batch.
-            let Some(first) = receiver.recv().await else {
+            // Wait for the first entry (flushing what was written once the flush interval is
+            // up); then take what else is queued, up to a batch.
+            let first = if self.unflushed == 0 {
+                receiver.recv().await
+            } else {
+                let deadline = tokio::time::Instant::from_std(self.last_flush + FLUSH_INTERVAL);
+                match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    Ok(first) => first,
+                    Err(_) => {
+                        self = match tokio::task::spawn_blocking(move || {
+                            self.flush();
+                            self
+                        })
+                        .await
+                        {
+                            Ok(writer) => writer,
+                            Err(err) => {
+                                tracing::error!(cause = %err, "the journal writer failed; journaling stops");
+                                return;
+                            }
+                        };
+                        continue;
+                    }
+                }
+            };
+            let Some(first) = first else {
                 break;
             };
+            // Let a batch gather rather than waking for every exchange: under load each wake
+            // (and each trip to the blocking pool) costs the traffic CPU.
+            if receiver.len() < BATCH {
+                tokio::time::sleep(GATHER).await;
+            }
             batch.push(first);
             while batch.len() < BATCH {
                 match receiver.try_recv() {
@@ -268,9 +323,8 @@ impl Writer {
                 }
             }
             let pending = std::mem::take(&mut batch);
-            let caught_up = receiver.is_empty();
             self = match tokio::task::spawn_blocking(move || {
-                self.write(pending, caught_up);
+                self.write(pending);
                 self
             })
             .await
@@ -286,9 +340,10 @@ impl Writer {
         tracing::info!("journal flushed");
     }
 
-    /// Writes one batch and applies the bounds; flushes when the queue has run empty or the last
-    /// flush is [`FLUSH_INTERVAL`] old. Blocking.
-    fn write(&mut self, pending: Vec<Pending>, caught_up: bool) {
+    /// Writes one batch and applies the bounds; flushes when the last flush is
+    /// [`FLUSH_INTERVAL`] old (the run loop flushes a quiet journal when the interval is up).
+    /// Blocking.
+    fn write(&mut self, pending: Vec<Pending>) {
         let mut batch = sled::Batch::default();
         let count = pending.len() as u64;
         for Pending {
@@ -303,8 +358,12 @@ impl Writer {
             let key = entry.id.max(self.last_key + 1);
             self.last_key = key;
             entry.id = key;
-            match serde_json::to_vec(&entry) {
-                Ok(value) => batch.insert(&key.to_be_bytes(), value),
+            let mut value = Vec::with_capacity(self.last_entry_size + 256);
+            match serde_json::to_writer(&mut value, &entry) {
+                Ok(()) => {
+                    self.last_entry_size = value.len();
+                    batch.insert(&key.to_be_bytes(), value);
+                }
                 Err(err) => tracing::error!(cause = %err, "cannot encode a journal entry"),
             }
         }
@@ -315,7 +374,7 @@ impl Writer {
         self.entries.fetch_add(count, Ordering::Relaxed);
         self.unflushed += count;
         self.enforce_bounds();
-        if caught_up || self.last_flush.elapsed() >= FLUSH_INTERVAL {
+        if self.last_flush.elapsed() >= FLUSH_INTERVAL {
             self.flush();
         }
     }

@@ -247,9 +247,18 @@ impl Proxy {
                 (response, exchange)
             }
             Ok((mut head, decoded, latency)) => {
-                let needs_stored = self.recorder.is_some() || self.journal.is_some();
-                let stored = needs_stored
-                    .then(|| self.capture.response(head.status, &head.headers, &decoded));
+                let stored = match (&self.recorder, &self.journal) {
+                    (Some(_), _) => {
+                        Some(self.capture.response(head.status, &head.headers, &decoded))
+                    }
+                    (None, Some(journal)) => Some(self.capture.response_for_journal(
+                        head.status,
+                        &head.headers,
+                        &decoded,
+                        journal.body_limit(),
+                    )),
+                    (None, None) => None,
+                };
                 let outcome = match (&self.recorder, &stored) {
                     (Some(recorder), Some(stored)) => {
                         tracing::info!(http.request = %captured.summary(), http.status = stored.status, cassette.path = %recorder.path().display(), "recorded");
