@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use http::{header, HeaderValue, Response, StatusCode};
@@ -152,33 +153,12 @@ impl Connection {
             }
         };
         let timeout = self.header_timeout;
-        let (activity, mut watch) = tokio::sync::watch::channel(Activity::Waiting(Instant::now()));
-        let served = self.serve_with(stream, Some(activity));
+        let idle = Arc::new(IdleWatch::new());
+        let served = self.serve_with(stream, Some(Arc::clone(&idle)));
         tokio::pin!(served);
-        let idle_too_long = async {
-            loop {
-                let since = match *watch.borrow_and_update() {
-                    Activity::Waiting(since) => Some(since),
-                    Activity::Busy => None,
-                };
-                match since {
-                    Some(since) => {
-                        tokio::select! {
-                            () = tokio::time::sleep_until(since + timeout) => return,
-                            changed = watch.changed() => if changed.is_err() { std::future::pending::<()>().await },
-                        }
-                    }
-                    None => {
-                        if watch.changed().await.is_err() {
-                            std::future::pending::<()>().await;
-                        }
-                    }
-                }
-            }
-        };
         tokio::select! {
             () = &mut served => {}
-            () = idle_too_long => {
+            () = idle.expired(timeout) => {
                 tracing::debug!(client.addr = %peer, "no request within the header timeout; answering 408");
                 let response = request_timeout(timeout);
                 let _ = writer.write_all(&response).await;
@@ -194,7 +174,7 @@ impl Connection {
         self.serve_with(io, None).await;
     }
 
-    async fn serve_with<I>(self, io: I, activity: Option<tokio::sync::watch::Sender<Activity>>)
+    async fn serve_with<I>(self, io: I, idle: Option<Arc<IdleWatch>>)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -207,26 +187,13 @@ impl Connection {
             ..
         } = self;
         let peer = conn.peer;
-        // Requests in flight (HTTP/2 may have several): the connection waits only at zero.
-        let activity =
-            activity.map(|sender| Arc::new((sender, std::sync::atomic::AtomicUsize::new(0))));
         let result = if permit.is_some() {
             let service = service_fn(move |request: http::Request<Incoming>| {
                 let proxy = Arc::clone(&proxy);
-                let activity = activity.clone();
+                let busy = idle.as_ref().map(|idle| idle.busy());
                 async move {
-                    use std::sync::atomic::Ordering;
-                    if let Some(activity) = &activity {
-                        if activity.1.fetch_add(1, Ordering::AcqRel) == 0 {
-                            activity.0.send_replace(Activity::Busy);
-                        }
-                    }
                     let response = proxy.handle(request, conn).await;
-                    if let Some(activity) = &activity {
-                        if activity.1.fetch_sub(1, Ordering::AcqRel) == 1 {
-                            activity.0.send_replace(Activity::Waiting(Instant::now()));
-                        }
-                    }
+                    drop(busy);
                     Ok::<_, Infallible>(response)
                 }
             });
@@ -256,11 +223,62 @@ impl Connection {
     }
 }
 
-/// Whether a connection is answering a request, or waiting for one since when.
-#[derive(Clone, Copy, Debug)]
-enum Activity {
-    Busy,
-    Waiting(Instant),
+/// The 408 watch of a connection in the clear: how many requests it is answering (HTTP/2 may
+/// have several), and since when it has had none. Requests only touch two atomics, so nothing
+/// wakes per request; the watch looks once per timeout period at most.
+struct IdleWatch {
+    base: Instant,
+    in_flight: AtomicUsize,
+    /// When the last request was answered, in nanoseconds after `base` (0: since the connection
+    /// opened).
+    idle_since: AtomicU64,
+}
+
+/// A request being answered; dropped (answered, or cancelled) it makes the connection idle again.
+struct Busy(Arc<IdleWatch>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let since = u64::try_from(self.0.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        // The time first, so a watch that sees no request in flight sees when the last ended.
+        self.0.idle_since.fetch_max(since, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl IdleWatch {
+    fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+        }
+    }
+
+    fn busy(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Busy(Arc::clone(self))
+    }
+
+    /// Completes once the connection has had no request to answer for `timeout`.
+    async fn expired(&self, timeout: std::time::Duration) {
+        let mut deadline = self.base + timeout;
+        loop {
+            tokio::time::sleep_until(deadline).await;
+            let now = Instant::now();
+            if self.in_flight.load(Ordering::Acquire) > 0 {
+                deadline = now + timeout;
+                continue;
+            }
+            let since = self.base
+                + std::time::Duration::from_nanos(self.idle_since.load(Ordering::Acquire));
+            if since + timeout > now {
+                deadline = since + timeout;
+                continue;
+            }
+            return;
+        }
+    }
 }
 
 /// The bytes of a GitHub-shaped `408 Request Timeout`, written straight to the socket.

@@ -336,3 +336,54 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     );
     proxy.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_slow_answer_is_not_cut_off_and_the_idle_clock_starts_after_it() {
+    let grants = concat!(env!("CARGO_MANIFEST_DIR"), "/cassettes/grants.json");
+    // The answer takes longer than the header timeout: time spent answering is not idle time.
+    let proxy = InProcess::start(&[
+        "replay",
+        "--cassette",
+        grants,
+        "--client-header-timeout",
+        "300ms",
+        "--latency",
+        "700",
+    ])
+    .await;
+    let mut stream = TcpStream::connect(proxy.url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /api/v3/applications/grants HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let asked = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 16384];
+    let mut answered = None;
+    loop {
+        let n = stream.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        if answered.is_none() && seen.starts_with(b"HTTP/1.1 200") {
+            answered = Some(std::time::Instant::now());
+        }
+    }
+    let closed = std::time::Instant::now();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let answered = answered.expect("answered");
+    assert!(answered - asked >= std::time::Duration::from_millis(700));
+    assert!(
+        text.contains("HTTP/1.1 408 Request Timeout"),
+        "then idle, it is told why: {text}"
+    );
+    assert!(
+        closed - answered >= std::time::Duration::from_millis(300),
+        "the idle time counts from the answer"
+    );
+    proxy.stop().await.unwrap();
+}
