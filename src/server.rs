@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use crate::app::{App, Finished};
 use crate::error::Error;
 use crate::proxy::answer::{self, ErrorKind};
-use crate::proxy::{ConnInfo, Proxy, ProxyBody};
+use crate::proxy::{ConnInfo, ConnMemo, Proxy, ProxyBody};
 
 /// Room hyper keeps beyond `--max-header-size`, so that the proxy itself answers oversized
 /// headers with its own 431 (hyper's buffer limit is the backstop).
@@ -188,11 +188,13 @@ impl Connection {
         } = self;
         let peer = conn.peer;
         let result = if permit.is_some() {
+            let memo = Arc::new(ConnMemo::default());
             let service = service_fn(move |request: http::Request<Incoming>| {
                 let proxy = Arc::clone(&proxy);
+                let memo = Arc::clone(&memo);
                 let busy = idle.as_ref().map(|idle| idle.busy());
                 async move {
-                    let response = proxy.handle(request, conn).await;
+                    let response = proxy.handle(request, conn, &memo).await;
                     drop(busy);
                     Ok::<_, Infallible>(response)
                 }

@@ -99,7 +99,12 @@ pub struct Proxy {
 impl Proxy {
     /// Answers one request; never fails (failures become proxy-made answers). In-scope
     /// exchanges are counted in the metrics and queued for the journal.
-    pub async fn handle(&self, request: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+    pub async fn handle(
+        &self,
+        request: Request<Incoming>,
+        conn: ConnInfo,
+        memo: &ConnMemo,
+    ) -> Response<ProxyBody> {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
@@ -109,7 +114,7 @@ impl Proxy {
         if path.starts_with(ADMIN_PREFIX) {
             return admin::handle(self, request).await;
         }
-        let origin = client_origin(&request, conn);
+        let origin = memo.client_origin(&request, conn);
         let forwarded = self.forwarded_headers.then(|| Forwarded {
             client: conn.peer.ip(),
             proto: if conn.tls { "https" } else { "http" },
@@ -621,6 +626,35 @@ fn rewrite_url_headers(headers: &mut HeaderMap, from: &Origin, to: &Origin) {
                 }
             }
         }
+    }
+}
+
+/// What a connection remembers between its requests: a client sends the same `Host` on each,
+/// so the origin it addressed is worked out once.
+#[derive(Debug, Default)]
+pub struct ConnMemo {
+    origin: std::sync::Mutex<Option<(HeaderValue, Arc<Origin>)>>,
+}
+
+impl ConnMemo {
+    /// The proxy's own origin as the client addressed it: the request's authority (HTTP/2) or
+    /// `Host`, else the listening address.
+    fn client_origin(&self, request: &Request<Incoming>, conn: ConnInfo) -> Arc<Origin> {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .filter(|_| request.uri().authority().is_none());
+        let mut memo = self.origin.lock().expect("origin memo lock poisoned");
+        if let (Some(host), Some((seen, origin))) = (host, memo.as_ref()) {
+            if seen == host {
+                return Arc::clone(origin);
+            }
+        }
+        let origin = Arc::new(client_origin(request, conn));
+        if let Some(host) = host {
+            *memo = Some((host.clone(), Arc::clone(&origin)));
+        }
+        origin
     }
 }
 
