@@ -367,6 +367,17 @@ pub struct Entry {
     pub hits: AtomicUsize,
 }
 
+/// The stored response as the journal keeps it: a JSON body as its (compact) text, which the
+/// journal's writer copies as one string instead of walking a tree for every replayed request.
+/// The journal's readers show it as JSON again.
+fn journal_form(response: &RecordedResponse) -> RecordedResponse {
+    let mut response = response.clone();
+    if matches!(response.body, Body::Json(_)) {
+        response.body = Body::Text(String::from_utf8_lossy(&response.body.to_bytes()).into_owned());
+    }
+    response
+}
+
 /// Interactions that share a fingerprint, served in order.
 #[derive(Debug)]
 struct Track {
@@ -685,7 +696,7 @@ impl Prepared {
         // As stored, before replay adds anything.
         let recorded = options
             .keep_recorded
-            .then(|| Arc::new(interaction.response.clone()));
+            .then(|| Arc::new(journal_form(&interaction.response)));
         let mut synthetic = HashMap::new();
         if options.tokens == TokenMode::Synthesized {
             synthesize_tokens(&mut interaction.response, &mut synthetic);

@@ -324,7 +324,19 @@ async fn report_works_while_the_proxy_runs_and_export_replays() {
     )
     .await;
     assert_eq!(export.status.code(), Some(0), "{}", export.stderr);
-    assert_eq!(std::fs::read_to_string(&jsonl).unwrap().lines().count(), 3);
+    let lines = std::fs::read_to_string(&jsonl).unwrap();
+    assert_eq!(lines.lines().count(), 3);
+    for line in lines.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        assert!(
+            entry["response"]["body"]["json"].is_array(),
+            "forwarded answers read back as JSON: {}",
+            entry["response"]
+        );
+    }
+    let cassette: Value =
+        serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
+    assert!(cassette["interactions"][0]["response"]["body"]["json"].is_array());
 
     let metrics = Call::new("GET", "/__ghes-vcr/metrics")
         .send(&client(), &proxy.url)
@@ -541,6 +553,12 @@ async fn replay_journals_hits_and_misses_with_the_answering_interaction() {
     );
     assert_eq!(entries[0]["cassette"], grants);
     assert_eq!(entries[0]["interaction"], 0);
+    // Journaled as text to save the writer a tree walk; readers get JSON, as in the cassette.
+    assert!(
+        entries[0]["response"]["body"]["json"].is_array(),
+        "{}",
+        entries[0]["response"]
+    );
     assert_eq!(
         (
             entries[1]["outcome"].as_str(),
