@@ -84,6 +84,11 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), AuditError> {
     };
     if !fs::metadata(path).map_err(err)?.is_dir() {
         files.push(path.to_owned());
+        // A cassette's recording log holds interactions too (a directory's files are all read).
+        let log = crate::cassette::recording_log_path(path);
+        if log.is_file() {
+            files.push(log);
+        }
         return Ok(());
     }
     let mut entries: Vec<PathBuf> = fs::read_dir(path)

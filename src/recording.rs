@@ -1,9 +1,14 @@
 //! Recording: appending interactions to a cassette and saving it after each one.
 //!
-//! A request handler calls [`Recorder::append`], which returns once the cassette file on disk
-//! holds that interaction. One saver task writes the whole cassette atomically (see
-//! [`crate::cassette::save_with`]) off the async runtime; appends that arrive while a save
-//! runs are written together by the next save, so concurrent clients share the disk work.
+//! A request handler calls [`Recorder::append`], which returns once the disk holds that
+//! interaction. One saver task does the writing off the async runtime; appends that arrive while
+//! a save runs are written together by the next save, so concurrent clients share the disk work.
+//!
+//! A save costs what it adds, not the size of the cassette: the first save of a run writes the
+//! whole cassette atomically (see [`crate::cassette::save_with`]); later ones append the new
+//! interactions to the cassette's recording log (see [`crate::cassette::recording_log_path`]),
+//! which loading applies. When the log outgrows the file (so each byte is rewritten a bounded
+//! number of times) and at shutdown, the whole cassette is written again and the log removed.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -11,7 +16,13 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::cassette::{format, save_with, Cassette, Durability, Interaction};
+use crate::cassette::{
+    append_recording_log, format, remove_recording_log, save_with, Cassette, Durability,
+    Interaction, RecordingLogHeader,
+};
+
+/// The recording log is folded into the cassette once it is larger than the file and than this.
+const LOG_FOLD_MIN: u64 = 1024 * 1024;
 
 /// How a recording session went, for the shutdown log and the exit status.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,6 +44,26 @@ struct State {
     appended: u64,
     closed: bool,
     last_error: Option<String>,
+    /// What is on disk, as far as this run knows.
+    disk: Disk,
+}
+
+/// What this run has written: the whole file (once it has saved), then the log after it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Disk {
+    /// The cassette file this run last wrote whole (`None` before its first save).
+    file: Option<RecordingLogHeader>,
+    /// Interactions and bytes in the recording log after that file.
+    log_interactions: usize,
+    log_bytes: u64,
+}
+
+impl Disk {
+    /// Interactions on disk (the file and its log).
+    fn interactions(&self) -> usize {
+        self.file
+            .map_or(0, |file| file.extends_interactions + self.log_interactions)
+    }
 }
 
 /// Appends interactions to one cassette file.
@@ -61,6 +92,7 @@ impl Recorder {
                 appended: 0,
                 closed: false,
                 last_error: None,
+                disk: Disk::default(),
             }),
             wake: Notify::new(),
             saved: watch::Sender::new(0),
@@ -107,25 +139,43 @@ impl Recorder {
         }
     }
 
-    /// Saves whenever something was appended (several appends share a save). These saves are
-    /// atomic against a crash of the process but do not wait for the disk; the last save, at
-    /// close, is synced.
+    /// Saves whenever something was appended (several appends share a save): the whole file
+    /// first, then the log (see the module documentation). The saves between answers survive a
+    /// crash of the process but do not wait for the disk; the last one, at close, is synced.
     async fn save_loop(self: Arc<Self>) {
         let mut unsynced = false;
         loop {
-            let (snapshot, generation, closed) = {
+            let (job, generation, closed) = {
                 let state = self.state.lock().expect("recorder lock poisoned");
+                let disk = state.disk;
                 let pending = state.appended > *self.saved.borrow() || state.last_error.is_some();
                 let final_sync = state.closed && unsynced;
-                let snapshot = ((pending || final_sync) && state.appended > 0).then(|| Snapshot {
-                    version: state.cassette.version,
-                    recorded_with: state.cassette.recorded_with.clone(),
-                    upstream: state.cassette.upstream.clone(),
-                    texts: state.texts.clone(),
+                let job = ((pending || final_sync) && state.appended > 0).then(|| {
+                    let fold = match disk.file {
+                        None => true,
+                        Some(file) => {
+                            state.closed
+                                || state.last_error.is_some()
+                                || disk.log_bytes > file.extends_bytes.max(LOG_FOLD_MIN)
+                        }
+                    };
+                    if fold {
+                        Save::Whole(Snapshot {
+                            version: state.cassette.version,
+                            recorded_with: state.cassette.recorded_with.clone(),
+                            upstream: state.cassette.upstream.clone(),
+                            texts: state.texts.clone(),
+                        })
+                    } else {
+                        Save::Log {
+                            header: (disk.log_interactions == 0).then_some(disk.file).flatten(),
+                            texts: state.texts[disk.interactions()..].to_vec(),
+                        }
+                    }
                 });
-                (snapshot, state.appended, state.closed)
+                (job, state.appended, state.closed)
             };
-            let Some(snapshot) = snapshot else {
+            let Some(job) = job else {
                 if closed {
                     return;
                 }
@@ -138,19 +188,16 @@ impl Recorder {
                 Durability::ProcessCrash
             };
             let path = self.path.clone();
-            let count = snapshot.texts.len();
-            let result = tokio::task::spawn_blocking(move || {
-                save_with(&path, snapshot.to_text().as_bytes(), durability)
-            })
-            .await;
-            let error = match result {
-                Ok(Ok(())) => None,
-                Ok(Err(err)) => Some(crate::error::chain(&err)),
-                Err(join) => Some(format!("saving task failed: {join}")),
+            let whole = matches!(job, Save::Whole(_));
+            let result = tokio::task::spawn_blocking(move || job.write(&path, durability)).await;
+            let (error, wrote) = match result {
+                Ok(Ok(wrote)) => (None, Some(wrote)),
+                Ok(Err(err)) => (Some(crate::error::chain(&err)), None),
+                Err(join) => (Some(format!("saving task failed: {join}")), None),
             };
             match &error {
                 None => {
-                    tracing::debug!(cassette.path = %self.path.display(), interactions = count, "saved cassette")
+                    tracing::debug!(cassette.path = %self.path.display(), whole, "saved cassette")
                 }
                 Some(cause) => {
                     tracing::error!(cassette.path = %self.path.display(), cause = %cause, "cannot save cassette; will retry on the next interaction")
@@ -158,13 +205,86 @@ impl Recorder {
             }
             let failed = error.is_some();
             unsynced = !failed && durability == Durability::ProcessCrash;
-            self.state
-                .lock()
-                .expect("recorder lock poisoned")
-                .last_error = error;
+            {
+                let mut state = self.state.lock().expect("recorder lock poisoned");
+                state.last_error = error;
+                match wrote {
+                    Some(Wrote::Whole(file)) => {
+                        state.disk = Disk {
+                            file: Some(file),
+                            log_interactions: 0,
+                            log_bytes: 0,
+                        };
+                    }
+                    Some(Wrote::Log {
+                        interactions,
+                        bytes,
+                    }) => {
+                        state.disk.log_interactions += interactions;
+                        state.disk.log_bytes += bytes;
+                    }
+                    None => {}
+                }
+            }
             self.saved.send_replace(generation);
             if closed && (failed || !unsynced) {
                 return;
+            }
+        }
+    }
+}
+
+/// What one save writes.
+enum Save {
+    /// The whole cassette (then the log is removed).
+    Whole(Snapshot),
+    /// New interactions, appended to the log (which starts with `header` when given).
+    Log {
+        header: Option<RecordingLogHeader>,
+        texts: Vec<Arc<str>>,
+    },
+}
+
+/// What a save wrote.
+enum Wrote {
+    Whole(RecordingLogHeader),
+    Log { interactions: usize, bytes: u64 },
+}
+
+impl Save {
+    /// Blocking.
+    fn write(
+        self,
+        path: &Path,
+        durability: Durability,
+    ) -> Result<Wrote, crate::cassette::CassetteError> {
+        match self {
+            Save::Whole(snapshot) => {
+                let text = snapshot.to_text();
+                save_with(path, text.as_bytes(), durability)?;
+                // Only now: until the file holds them, the log's interactions live there.
+                remove_recording_log(path)?;
+                Ok(Wrote::Whole(RecordingLogHeader {
+                    ghes_vcr_recording_log: 1,
+                    extends_bytes: text.len() as u64,
+                    extends_interactions: snapshot.texts.len(),
+                }))
+            }
+            Save::Log { header, texts } => {
+                let mut lines = String::with_capacity(texts.iter().map(|t| t.len()).sum());
+                for text in &texts {
+                    // The printed interaction on one line: outside strings (which never hold
+                    // a raw line break) a line break is followed only by indentation.
+                    for piece in text.lines() {
+                        lines.push_str(piece.trim_start());
+                    }
+                    lines.push('\n');
+                }
+                append_recording_log(path, header, &lines)?;
+                Ok(Wrote::Log {
+                    interactions: texts.len(),
+                    bytes: lines.len() as u64,
+                })
             }
         }
     }
@@ -304,5 +424,68 @@ mod tests {
         recorder.close();
         saver.await.unwrap();
         assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 20);
+    }
+    #[tokio::test]
+    async fn saves_append_to_the_log_which_loading_applies_and_close_folds_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let log = crate::cassette::recording_log_path(&path);
+        let recorder = Recorder::new(&path, Cassette::new());
+        let saver = recorder.spawn_saver();
+        for n in 0..5 {
+            recorder.append(interaction(n)).await;
+        }
+        // The first save wrote the file; the others only appended what they added.
+        let file = Cassette::parse(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(file.interactions.len(), 1);
+        assert!(log.exists());
+        let loaded = Cassette::load(&path).unwrap();
+        let paths: Vec<&str> = loaded
+            .interactions
+            .iter()
+            .map(|i| i.request.path.as_str())
+            .collect();
+        assert_eq!(
+            paths,
+            (0..5)
+                .map(|n| format!("/api/v3/authorizations/{n}"))
+                .collect::<Vec<_>>()
+        );
+        recorder.close();
+        saver.await.unwrap();
+        assert!(!log.exists(), "closing folds the log into the file");
+        let mut expected = Cassette::new();
+        expected.interactions = (0..5).map(interaction).collect();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            expected.to_pretty_json()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_log_larger_than_the_file_is_folded_in_while_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let recorder = Recorder::new(&path, Cassette::new());
+        let saver = recorder.spawn_saver();
+        let big = |n: u16| {
+            let mut i = interaction(n);
+            i.response.body = Body::Text("x".repeat(64 * 1024));
+            i
+        };
+        for n in 0..40 {
+            recorder.append(big(n)).await;
+        }
+        let file_len = std::fs::metadata(&path).unwrap().len();
+        let log_len =
+            std::fs::metadata(crate::cassette::recording_log_path(&path)).map_or(0, |m| m.len());
+        assert!(
+            file_len > LOG_FOLD_MIN,
+            "the file was rewritten with the log folded in"
+        );
+        assert!(log_len <= file_len.max(LOG_FOLD_MIN) + 70 * 1024);
+        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 40);
+        recorder.close();
+        saver.await.unwrap();
     }
 }

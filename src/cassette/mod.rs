@@ -15,7 +15,10 @@ pub mod store;
 use serde::{Deserialize, Serialize};
 
 pub use body::Body;
-pub use store::{load_set, save_atomically, save_with, CassetteError, Durability, LoadedCassette};
+pub use store::{
+    append_recording_log, load_set, recording_log_path, remove_recording_log, save_atomically,
+    save_with, CassetteError, Durability, LoadedCassette, RecordingLogHeader,
+};
 
 /// The only cassette format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;

@@ -1,14 +1,19 @@
 //! Loading cassettes (with errors that name the file, line and column) and saving them
 //! atomically (temp file in the same directory, fsync, rename), so a kill at any moment leaves
 //! either the old file or the new one.
+//!
+//! A running recording also keeps a *recording log* beside the cassette
+//! (`<cassette>.recording`, see [`recording_log_path`]): the interactions it answered since it
+//! last wrote the whole file, one JSON line each, appended before each answer. Loading a
+//! cassette applies its log, so a recorder killed mid-run loses nothing it answered.
 
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{format, Cassette, FORMAT_VERSION};
+use super::{format, Cassette, Interaction, FORMAT_VERSION};
 
 /// Why a cassette could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +77,9 @@ impl Cassette {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(path, &text)
+        let mut cassette = Self::parse(path, &text)?;
+        apply_recording_log(path, text.len(), &mut cassette)?;
+        Ok(cassette)
     }
 
     /// Parses cassette text; `path` is only used in errors.
@@ -193,6 +200,112 @@ fn collect_json_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Casset
         }
     }
     Ok(())
+}
+
+/// The recording log of the cassette at `path`: `<path>.recording`.
+pub fn recording_log_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".recording");
+    PathBuf::from(name)
+}
+
+/// The first line of a recording log: the exact cassette file it extends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingLogHeader {
+    /// The log format (1).
+    pub ghes_vcr_recording_log: u32,
+    /// The size in bytes of the cassette file the log continues.
+    pub extends_bytes: u64,
+    /// How many interactions that file holds.
+    pub extends_interactions: usize,
+}
+
+/// Adds the interactions of the cassette's recording log, if there is one and it continues
+/// this very file (`file_len` bytes). A log left behind after its interactions were written
+/// into the file (a recorder stopped between the two steps) no longer matches and is skipped;
+/// the next recording removes it. A partial last line (a recorder killed mid-write, before it
+/// answered that exchange) is ignored.
+fn apply_recording_log(
+    path: &Path,
+    file_len: usize,
+    cassette: &mut Cassette,
+) -> Result<(), CassetteError> {
+    let log = recording_log_path(path);
+    let text = match fs::read_to_string(&log) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(CassetteError::Read { path: log, source }),
+    };
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    let mut lines = complete.lines().enumerate();
+    let Some((_, header)) = lines.next() else {
+        return Ok(());
+    };
+    let malformed = |line: usize, err: serde_json::Error| CassetteError::Malformed {
+        path: log.clone(),
+        line,
+        column: err.column(),
+        message: strip_position(&err.to_string()),
+    };
+    let header: RecordingLogHeader =
+        serde_json::from_str(header).map_err(|err| malformed(1, err))?;
+    let extends = u64::try_from(file_len).ok() == Some(header.extends_bytes)
+        && header.extends_interactions == cassette.interactions.len();
+    if !extends {
+        tracing::debug!(log = %log.display(), "skipping a recording log that does not continue this cassette file");
+        return Ok(());
+    }
+    for (index, line) in lines {
+        let interaction: Interaction =
+            serde_json::from_str(line).map_err(|err| malformed(index + 1, err))?;
+        cassette.interactions.push(interaction);
+    }
+    Ok(())
+}
+
+/// Appends `text` (whole lines) to the cassette's recording log, starting the log with
+/// `header` when given (the log is then created afresh). Not synced: like the saves between
+/// answers, it survives a crash of the process, not a power cut.
+///
+/// # Errors
+/// [`CassetteError::Write`] naming the log.
+pub fn append_recording_log(
+    path: &Path,
+    header: Option<RecordingLogHeader>,
+    text: &str,
+) -> Result<(), CassetteError> {
+    let log = recording_log_path(path);
+    let write_err = |source| CassetteError::Write {
+        path: log.clone(),
+        source,
+    };
+    let mut file = match header {
+        Some(header) => {
+            let mut file = fs::File::create(&log).map_err(write_err)?;
+            let mut line = serde_json::to_string(&header).unwrap_or_default();
+            line.push('\n');
+            file.write_all(line.as_bytes()).map_err(write_err)?;
+            file
+        }
+        None => fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .map_err(write_err)?,
+    };
+    file.write_all(text.as_bytes()).map_err(write_err)
+}
+
+/// Removes the cassette's recording log once the file holds its interactions.
+///
+/// # Errors
+/// [`CassetteError::Write`] naming the log.
+pub fn remove_recording_log(path: &Path) -> Result<(), CassetteError> {
+    let log = recording_log_path(path);
+    match fs::remove_file(&log) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(CassetteError::Write { path: log, source }),
+    }
 }
 
 /// Whether a save waits for the disk.
@@ -350,5 +463,53 @@ mod tests {
                 "sub/c.json".into()
             ]
         );
+    }
+    #[test]
+    fn a_recording_log_is_applied_only_to_the_file_it_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let cassette = sample();
+        let text = cassette.to_pretty_json();
+        save_atomically(&path, text.as_bytes()).unwrap();
+        let header = RecordingLogHeader {
+            ghes_vcr_recording_log: 1,
+            extends_bytes: text.len() as u64,
+            extends_interactions: cassette.interactions.len(),
+        };
+        let line = serde_json::to_string(&cassette.interactions[0]).unwrap();
+        // One whole line, then one cut short by a kill: only the whole one counts.
+        let partial = &line[..line.len() / 2];
+        append_recording_log(&path, Some(header), &format!("{line}\n{partial}")).unwrap();
+        let loaded = Cassette::load(&path).unwrap();
+        assert_eq!(loaded.interactions.len(), cassette.interactions.len() + 1);
+
+        // Once the file is rewritten (the log folded in), the leftover log no longer applies.
+        let mut folded = cassette.clone();
+        folded.interactions.push(cassette.interactions[0].clone());
+        save_atomically(&path, folded.to_pretty_json().as_bytes()).unwrap();
+        assert_eq!(
+            Cassette::load(&path).unwrap().interactions.len(),
+            folded.interactions.len()
+        );
+
+        remove_recording_log(&path).unwrap();
+        assert!(!recording_log_path(&path).exists());
+        remove_recording_log(&path).unwrap();
+    }
+
+    #[test]
+    fn a_malformed_recording_log_names_its_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let text = sample().to_pretty_json();
+        save_atomically(&path, text.as_bytes()).unwrap();
+        let header = RecordingLogHeader {
+            ghes_vcr_recording_log: 1,
+            extends_bytes: text.len() as u64,
+            extends_interactions: sample().interactions.len(),
+        };
+        append_recording_log(&path, Some(header), "{\"request\": 1}\n").unwrap();
+        let err = Cassette::load(&path).unwrap_err().to_string();
+        assert!(err.contains("c.json.recording:2:"), "{err}");
     }
 }

@@ -247,6 +247,50 @@ async fn kill_9_mid_recording_leaves_a_whole_cassette_with_every_acknowledged_ex
         stored <= answered + CLIENTS,
         "at most the in-flight ones more"
     );
+    // Later exchanges were appended to the recording log, which every reader applies.
+    assert!(ghes_vcr::cassette::recording_log_path(&cassette).exists());
+    let replay = crate::support::proxy::InProcess::start(&[
+        "replay",
+        "--cassette",
+        cassette.to_str().unwrap(),
+    ])
+    .await;
+    let health = Call::new("GET", "/__ghes-vcr/health")
+        .send(&client(), &replay.url)
+        .await;
+    assert_eq!(
+        health.json()["replay"]["interactions"].as_u64(),
+        Some(stored as u64)
+    );
+    replay.stop().await.unwrap();
+    // The next recording writes the whole file and removes the log.
+    let resumed = Binary::start(
+        &[
+            "record",
+            "--upstream",
+            &ghes.origin(),
+            "--cassette",
+            cassette.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--mode",
+            "new-episodes",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let fresh = Call::new("GET", "/api/v3/applications/grants/424242")
+        .auth("octocat", &password)
+        .send(&client(), &resumed.url)
+        .await;
+    assert_eq!(fresh.status, 404);
+    resumed.signal("TERM").await;
+    assert!(resumed.wait().await.status.success());
+    assert!(!ghes_vcr::cassette::recording_log_path(&cassette).exists());
+    let text = std::fs::read_to_string(&cassette).unwrap();
+    let whole = ghes_vcr::cassette::Cassette::parse(&cassette, &text).unwrap();
+    assert_eq!(whole.interactions.len(), stored + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
