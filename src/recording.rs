@@ -110,8 +110,8 @@ impl Recorder {
     }
 
     /// Adds an interaction and waits until the cassette on disk holds it.
-    pub async fn append(&self, interaction: Interaction) {
-        let text = render(&interaction);
+    pub async fn append(&self, interaction: &Interaction) {
+        let text = render(interaction);
         let generation = {
             let mut state = self.state.lock().expect("recorder lock poisoned");
             state.texts.push(text);
@@ -369,7 +369,7 @@ mod tests {
             "nothing is written before the first interaction"
         );
         for n in 0..3 {
-            recorder.append(interaction(n)).await;
+            recorder.append(&interaction(n)).await;
             assert_eq!(
                 Cassette::load(&path).unwrap().interactions.len(),
                 usize::from(n) + 1
@@ -415,7 +415,7 @@ mod tests {
         let tasks: Vec<_> = (0..20)
             .map(|n| {
                 let recorder = Arc::clone(&recorder);
-                tokio::spawn(async move { recorder.append(interaction(n)).await })
+                tokio::spawn(async move { recorder.append(&interaction(n)).await })
             })
             .collect();
         for task in tasks {
@@ -433,7 +433,7 @@ mod tests {
         let recorder = Recorder::new(&path, Cassette::new());
         let saver = recorder.spawn_saver();
         for n in 0..5 {
-            recorder.append(interaction(n)).await;
+            recorder.append(&interaction(n)).await;
         }
         // The first save wrote the file; the others only appended what they added.
         let file = Cassette::parse(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -474,7 +474,7 @@ mod tests {
             i
         };
         for n in 0..40 {
-            recorder.append(big(n)).await;
+            recorder.append(&big(n)).await;
         }
         let file_len = std::fs::metadata(&path).unwrap().len();
         let log_len =

@@ -6,62 +6,67 @@ use serde_json::Value;
 
 /// Pretty-prints `value` the way cassettes are written.
 pub fn to_pretty_json(value: &Value) -> String {
-    let mut out = String::with_capacity(4096);
+    let mut out = Vec::with_capacity(4096);
     write_value(value, 0, &mut out);
-    out.push('\n');
-    out
+    out.push(b'\n');
+    into_string(out)
 }
 
 /// Pretty-prints `value` as it appears nested `depth` levels deep (no leading indentation, no
 /// trailing newline), e.g. one interaction inside `"interactions"` at depth 2.
 pub fn to_pretty_json_at(value: &Value, depth: usize) -> String {
-    let mut out = String::with_capacity(2048);
+    let mut out = Vec::with_capacity(2048);
     write_value(value, depth, &mut out);
-    out
+    into_string(out)
 }
 
-fn write_value(value: &Value, depth: usize, out: &mut String) {
+/// The printer only writes UTF-8 (serde_json's output and ASCII punctuation).
+fn into_string(out: Vec<u8>) -> String {
+    String::from_utf8(out)
+        .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
+}
+
+fn write_value(value: &Value, depth: usize, out: &mut Vec<u8>) {
     match value {
-        Value::Object(map) if map.is_empty() => out.push_str("{}"),
+        Value::Object(map) if map.is_empty() => out.extend_from_slice(b"{}"),
         Value::Object(map) => {
-            out.push('{');
+            out.push(b'{');
             for (i, (key, item)) in map.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 newline(depth + 1, out);
-                write_string(key, out);
-                out.push_str(": ");
+                write_scalar(key, out);
+                out.extend_from_slice(b": ");
                 write_value(item, depth + 1, out);
             }
             newline(depth, out);
-            out.push('}');
+            out.push(b'}');
         }
-        Value::Array(items) if items.is_empty() => out.push_str("[]"),
+        Value::Array(items) if items.is_empty() => out.extend_from_slice(b"[]"),
         Value::Array(items) if items.iter().all(is_scalar) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.extend_from_slice(b", ");
                 }
                 write_value(item, depth, out);
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 newline(depth + 1, out);
                 write_value(item, depth + 1, out);
             }
             newline(depth, out);
-            out.push(']');
+            out.push(b']');
         }
-        Value::String(text) => write_string(text, out),
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => write_scalar(scalar, out),
     }
 }
 
@@ -69,15 +74,16 @@ fn is_scalar(value: &Value) -> bool {
     !matches!(value, Value::Array(_) | Value::Object(_))
 }
 
-fn write_string(text: &str, out: &mut String) {
-    // serde_json's escaping of a plain string cannot fail.
-    out.push_str(&serde_json::to_string(text).unwrap_or_default());
+/// A string (escaped) or another scalar, straight into the output.
+fn write_scalar<T: serde::Serialize + ?Sized>(scalar: &T, out: &mut Vec<u8>) {
+    // Writing a string or number into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, scalar);
 }
 
-fn newline(depth: usize, out: &mut String) {
-    out.push('\n');
+fn newline(depth: usize, out: &mut Vec<u8>) {
+    out.push(b'\n');
     for _ in 0..depth {
-        out.push_str("  ");
+        out.extend_from_slice(b"  ");
     }
 }
 

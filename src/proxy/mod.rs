@@ -264,21 +264,24 @@ impl Proxy {
                     )),
                     (None, None) => None,
                 };
-                let outcome = match (&self.recorder, &stored) {
+                let (captured, stored, outcome) = match (&self.recorder, stored) {
                     (Some(recorder), Some(stored)) => {
                         tracing::info!(http.request = %captured.summary(), http.status = stored.status, cassette.path = %recorder.path().display(), "recorded");
-                        recorder
-                            .append(Interaction {
-                                request: captured.clone(),
-                                response: stored.clone(),
-                                latency_ms: Some(
-                                    u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
-                                ),
-                            })
-                            .await;
-                        Outcome::Recorded
+                        let interaction = Interaction {
+                            request: captured,
+                            response: stored,
+                            latency_ms: Some(
+                                u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+                            ),
+                        };
+                        recorder.append(&interaction).await;
+                        (
+                            interaction.request,
+                            Some(interaction.response),
+                            Outcome::Recorded,
+                        )
                     }
-                    _ => Outcome::Forwarded,
+                    (_, stored) => (captured, stored, Outcome::Forwarded),
                 };
                 self.inject_deprecation(&parts.uri, &mut head.headers);
                 let upstream_origin = &forwarder.upstream().origin;
