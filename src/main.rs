@@ -252,7 +252,7 @@ fn cassette(command: &CassetteCommand) -> ExitCode {
                 &scope,
                 &ghes_vcr::redaction::Redactor::new(rules),
             );
-            ghes_vcr::cassette::save_atomically(output, cassette.to_pretty_json().as_bytes())
+            ghes_vcr::cassette::save_cassette_file(output, cassette.to_pretty_json().as_bytes())
                 .map_err(|err| ghes_vcr::error::chain(&err))?;
             let mut out = format!(
                 "wrote {} interactions to {} ({} entries out of scope; add --include PREFIX to keep them)\n",

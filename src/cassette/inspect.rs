@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{header_values, save_atomically, Cassette, CassetteError, LoadedCassette};
+use super::{header_values, save_cassette_file, Cassette, CassetteError, LoadedCassette};
 use crate::operations::operation;
 use crate::usage::ReplayReport;
 
@@ -139,7 +139,7 @@ pub fn prune(path: &Path, report: &ReplayReport, dry_run: bool) -> Result<Pruned
         keep
     });
     if !dry_run && !removed.is_empty() {
-        save_atomically(path, cassette.to_pretty_json().as_bytes())?;
+        save_cassette_file(path, cassette.to_pretty_json().as_bytes())?;
     }
     Ok(Pruned {
         removed,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use body::Body;
 pub use store::{
     append_recording_log, load_set, recording_log_path, remove_recording_log, save_atomically,
-    save_with, CassetteError, Durability, LoadedCassette, RecordingLogHeader,
+    save_cassette_file, save_with, CassetteError, Durability, LoadedCassette, RecordingLogHeader,
 };
 
 /// The only cassette format version this build reads and writes.

@@ -327,6 +327,16 @@ pub fn save_atomically(path: &Path, contents: &[u8]) -> Result<(), CassetteError
     save_with(path, contents, Durability::Synced)
 }
 
+/// Writes a whole cassette as [`save_atomically`] does, then removes its recording log, whose
+/// interactions `contents` holds (it was made from the cassette as loaded, log applied).
+///
+/// # Errors
+/// [`CassetteError::Write`] naming the cassette or its log.
+pub fn save_cassette_file(path: &Path, contents: &[u8]) -> Result<(), CassetteError> {
+    save_atomically(path, contents)?;
+    remove_recording_log(path)
+}
+
 /// As [`save_atomically`], choosing whether to wait for the disk.
 ///
 /// # Errors
