@@ -22,9 +22,9 @@
 //! - `passthrough-journal`: the same with `--journal DIR` (a fresh temporary directory). The
 //!   journal's `dropped` counter is read from `GET /__ghes-vcr/health` before it is stopped.
 //! - `record`: `ghes-vcr record --mode all --no-journal` in front of the baseline, with a
-//!   temporary cassette. Every request (warm-up included) is appended to the cassette, which is
-//!   saved whole, atomically and flushed before the answer is sent, so this one measures the
-//!   disk as much as the proxy, and it slows down as the cassette grows.
+//!   temporary cassette. Every request (warm-up included) is recorded: each is on disk (appended
+//!   to the cassette's recording log, or in a whole-file save when the log has outgrown the
+//!   cassette) before its answer is sent, so this one measures the disk as much as the proxy.
 //!
 //! Each ghes-vcr is a separate process started from the built binary (`target/release/ghes-vcr`,
 //! next to this example's directory) with a cleared environment plus `HOME=<temp dir>`, on

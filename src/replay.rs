@@ -133,44 +133,65 @@ impl HeaderSource {
     }
 }
 
-/// A response's headers, ready to serve: a map in recorded order that is cloned for each answer
-/// (no hashing per request), in which the names with a computed value (`Date`,
-/// `X-RateLimit-Reset`, URLs with the origin) are then filled in where they were recorded.
+/// A response's headers, ready to serve. Each answer clones a map in recorded order (no hashing
+/// per request) and fills in the names with a computed value (`Date`, `X-RateLimit-Reset`, URLs
+/// with the origin) where they were recorded. The map is built when the interaction first
+/// answers, so loading a large cassette stays fast and interactions never served cost nothing.
 #[derive(Clone, Debug, Default)]
 pub struct PreparedHeaders {
-    /// Every header; a computed one holds its recorded value until it is filled in.
-    recorded: HeaderMap,
-    /// The sources of every value of each name that has a computed value, in recorded order.
-    computed: Vec<(HeaderName, Vec<HeaderSource>)>,
+    /// Every header line in recorded order, with where its value comes from.
+    list: Vec<(HeaderName, HeaderSource)>,
+    ready: std::sync::OnceLock<ReadyHeaders>,
 }
 
-impl PreparedHeaders {
-    pub fn new(list: Vec<(HeaderName, HeaderSource, HeaderValue)>) -> Self {
-        let mut recorded = HeaderMap::with_capacity(list.len());
-        let mut computed: Vec<(HeaderName, Vec<HeaderSource>)> = Vec::new();
-        for (name, source, _) in &list {
+#[derive(Clone, Debug)]
+struct ReadyHeaders {
+    /// Every header; a computed one holds an empty value until it is filled in.
+    map: HeaderMap,
+    /// For each name with a computed value, the positions in `list` of all its lines.
+    computed: Vec<(HeaderName, Vec<usize>)>,
+}
+
+impl ReadyHeaders {
+    fn new(list: &[(HeaderName, HeaderSource)]) -> Self {
+        let mut computed: Vec<(HeaderName, Vec<usize>)> = Vec::new();
+        for (name, source) in list {
             if !matches!(source, HeaderSource::Fixed(_))
                 && !computed.iter().any(|(known, _)| known == name)
             {
                 computed.push((name.clone(), Vec::new()));
             }
         }
-        for (name, source, value) in list {
-            if let Some((_, sources)) = computed.iter_mut().find(|(known, _)| *known == name) {
-                sources.push(source);
+        let mut map = HeaderMap::with_capacity(list.len());
+        for (index, (name, source)) in list.iter().enumerate() {
+            if let Some((_, lines)) = computed.iter_mut().find(|(known, _)| known == name) {
+                lines.push(index);
             }
-            recorded.append(name, value);
+            let value = match source {
+                HeaderSource::Fixed(value) => value.clone(),
+                _ => HeaderValue::from_static(""),
+            };
+            map.append(name.clone(), value);
         }
-        Self { recorded, computed }
+        Self { map, computed }
+    }
+}
+
+impl PreparedHeaders {
+    pub fn new(list: Vec<(HeaderName, HeaderSource)>) -> Self {
+        Self {
+            list,
+            ready: std::sync::OnceLock::new(),
+        }
     }
 
     /// How many header lines an answer carries.
     pub fn len(&self) -> usize {
-        self.recorded.len()
+        self.list.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.recorded.is_empty()
+        self.list.is_empty()
     }
 
     /// The headers of one answer, in recorded order; with `only`, just the names it keeps (a
@@ -182,12 +203,13 @@ impl PreparedHeaders {
         shift: i64,
         only: Option<fn(&HeaderName) -> bool>,
     ) -> HeaderMap {
-        let mut headers = self.recorded.clone();
-        for (name, sources) in &self.computed {
+        let ready = self.ready.get_or_init(|| ReadyHeaders::new(&self.list));
+        let mut headers = ready.map.clone();
+        for (name, lines) in &ready.computed {
             if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
-                let values: Option<Vec<HeaderValue>> = sources
+                let values: Option<Vec<HeaderValue>> = lines
                     .iter()
-                    .map(|source| source.value(origin, date, shift))
+                    .map(|&line| self.list[line].1.value(origin, date, shift))
                     .collect();
                 match values {
                     Some(values) => {
@@ -196,9 +218,7 @@ impl PreparedHeaders {
                         }
                     }
                     // Never serve a value with the placeholder still in it.
-                    None => {
-                        drop(entry.remove_entry_mult());
-                    }
+                    None => drop(entry.remove_entry_mult()),
                 }
             }
         }
@@ -214,36 +234,10 @@ impl PreparedHeaders {
         }
     }
 
-    /// Each header with where its value comes from, in recorded order.
-    pub fn sources(&self) -> impl Iterator<Item = (&HeaderName, HeaderSourceRef<'_>)> {
-        let mut used: Vec<(&HeaderName, usize)> = Vec::new();
-        self.recorded.iter().map(move |(name, value)| {
-            let Some((_, sources)) = self.computed.iter().find(|(known, _)| known == name) else {
-                return (name, HeaderSourceRef::Fixed(value));
-            };
-            let index = match used.iter_mut().find(|(seen, _)| *seen == name) {
-                Some((_, next)) => {
-                    *next += 1;
-                    *next
-                }
-                None => {
-                    used.push((name, 0));
-                    0
-                }
-            };
-            match sources.get(index) {
-                Some(source) => (name, HeaderSourceRef::Source(source)),
-                None => (name, HeaderSourceRef::Fixed(value)),
-            }
-        })
+    /// Each header line with where its value comes from, in recorded order.
+    pub fn sources(&self) -> impl Iterator<Item = (&HeaderName, &HeaderSource)> {
+        self.list.iter().map(|(name, source)| (name, source))
     }
-}
-
-/// A borrowed view of where a header's value comes from.
-#[derive(Clone, Copy, Debug)]
-pub enum HeaderSourceRef<'a> {
-    Fixed(&'a HeaderValue),
-    Source(&'a HeaderSource),
 }
 
 /// A response ready to serve.
@@ -301,16 +295,13 @@ impl PreparedResponse {
             .sources()
             .filter_map(|(name, source)| {
                 let value = match source {
-                    HeaderSourceRef::Fixed(value)
-                    | HeaderSourceRef::Source(HeaderSource::Fixed(value)) => {
+                    HeaderSource::Fixed(value) => {
                         String::from_utf8_lossy(value.as_bytes()).into_owned()
                     }
-                    HeaderSourceRef::Source(HeaderSource::Recorded(template)) => {
+                    HeaderSource::Recorded(template) => {
                         String::from_utf8_lossy(&template.render(ORIGIN_PLACEHOLDER)).into_owned()
                     }
-                    HeaderSourceRef::Source(
-                        HeaderSource::Now | HeaderSource::RateLimitReset(_),
-                    ) => return None,
+                    HeaderSource::Now | HeaderSource::RateLimitReset(_) => return None,
                 };
                 Some((name.as_str().to_owned(), value))
             })
@@ -849,12 +840,12 @@ fn prepare(
             (DateMode::Now, Some(_), "date") => HeaderSource::Now,
             (DateMode::Now, Some(_), "x-ratelimit-reset") => match value.trim().parse() {
                 Ok(reset) => HeaderSource::RateLimitReset(reset),
-                Err(_) => HeaderSource::Fixed(checked.clone()),
+                Err(_) => HeaderSource::Fixed(checked),
             },
-            _ if !value.contains(ORIGIN_PLACEHOLDER) => HeaderSource::Fixed(checked.clone()),
+            _ if !value.contains(ORIGIN_PLACEHOLDER) => HeaderSource::Fixed(checked),
             _ => HeaderSource::Recorded(Template::new(Bytes::from(value.clone()))),
         };
-        headers.push((header, source, checked));
+        headers.push((header, source));
     }
     Ok(PreparedResponse {
         status,
@@ -883,12 +874,8 @@ mod tests {
     #[test]
     fn prepared_headers_keep_recorded_order_and_fill_in_computed_values() {
         let fixed = |v: &'static str| HeaderSource::Fixed(HeaderValue::from_static(v));
-        let line = |name: &'static str, source: HeaderSource, recorded: &'static str| {
-            (
-                HeaderName::from_static(name),
-                source,
-                HeaderValue::from_static(recorded),
-            )
+        let line = |name: &'static str, source: HeaderSource, _recorded: &'static str| {
+            (HeaderName::from_static(name), source)
         };
         let headers = PreparedHeaders::new(vec![
             line("server", fixed("GitHub.com"), "GitHub.com"),
@@ -943,14 +930,9 @@ mod tests {
         );
         let sources: Vec<bool> = headers
             .sources()
-            .map(|(_, source)| {
-                matches!(
-                    source,
-                    HeaderSourceRef::Fixed(_) | HeaderSourceRef::Source(HeaderSource::Fixed(_))
-                )
-            })
+            .map(|(_, source)| matches!(source, HeaderSource::Fixed(_)))
             .collect();
-        assert_eq!(sources, [true, true, false, true, false, true, false]);
+        assert_eq!(sources, [true, true, false, true, true, false, false]);
     }
 
     fn interaction(method: &str, path: &str, status: u16, body: &str) -> Interaction {
