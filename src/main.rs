@@ -429,6 +429,8 @@ fn init_tracing(cli: &Cli) -> tracing_appender::non_blocking::WorkerGuard {
     let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        // The queue's slots are allocated up front: 8,192 lines is plenty and costs ~200 KB.
+        .buffered_lines_limit(8192)
         .thread_name("ghes-vcr-log")
         // The writer thread flushes whenever its queue runs empty: lines leave in batches.
         .finish(std::io::BufWriter::new(std::io::stderr()));
