@@ -9,7 +9,7 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use crate::cassette::body::Fidelity;
 use crate::cassette::{Body, RecordedRequest, RecordedResponse, ORIGIN_PLACEHOLDER};
 use crate::origin::Origin;
-use crate::proxy::headers::is_hop_by_hop;
+use crate::proxy::headers::is_hop_by_hop_name;
 use crate::redaction::Redactor;
 
 /// Request headers that describe the connection to the proxy rather than the request.
@@ -47,7 +47,7 @@ impl Capture {
         let headers = headers
             .iter()
             .filter(|(name, _)| {
-                !is_hop_by_hop(name.as_str()) && !UNSTORED_REQUEST_HEADERS.contains(&name.as_str())
+                !is_hop_by_hop_name(name) && !UNSTORED_REQUEST_HEADERS.contains(&name.as_str())
             })
             .map(|(name, value)| {
                 (
@@ -77,7 +77,7 @@ impl Capture {
     ) -> RecordedResponse {
         let headers = headers
             .iter()
-            .filter(|(name, _)| !is_hop_by_hop(name.as_str()) && name.as_str() != "content-length")
+            .filter(|(name, _)| !is_hop_by_hop_name(name) && *name != http::header::CONTENT_LENGTH)
             .map(|(name, value)| {
                 // Header values are nearly always visible ASCII, checked far faster than UTF-8.
                 let value = value.to_str().map_or_else(

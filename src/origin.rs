@@ -63,6 +63,10 @@ impl Origin {
     /// `haystack` with this origin replaced by `to` wherever it ends (see [`replace_origin`]);
     /// `None` when it does not occur.
     pub fn replace_in_bytes(&self, haystack: &[u8], to: &str) -> Option<Vec<u8>> {
+        // Most header values are shorter than an origin: no search needed.
+        if haystack.len() < self.text.len() {
+            return None;
+        }
         replace_found(
             haystack,
             self.text.len(),

@@ -18,6 +18,11 @@ pub fn is_hop_by_hop(name: &str) -> bool {
     HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop))
 }
 
+/// [`is_hop_by_hop`] for a parsed name (always lower case), without comparing text.
+pub fn is_hop_by_hop_name(name: &HeaderName) -> bool {
+    HOP_BY_HOP_NAMES.contains(name)
+}
+
 /// The same names as [`HOP_BY_HOP`], ready to look up.
 const HOP_BY_HOP_NAMES: [HeaderName; 7] = [
     header::CONNECTION,
