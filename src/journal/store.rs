@@ -291,18 +291,10 @@ impl Writer {
                 match tokio::time::timeout_at(deadline, receiver.recv()).await {
                     Ok(first) => first,
                     Err(_) => {
-                        self = match tokio::task::spawn_blocking(move || {
-                            self.flush();
-                            self
-                        })
-                        .await
-                        {
-                            Ok(writer) => writer,
-                            Err(err) => {
-                                tracing::error!(cause = %err, "the journal writer failed; journaling stops");
-                                return;
-                            }
+                        let Some(writer) = self.blocking(Writer::flush).await else {
+                            return;
                         };
+                        self = writer;
                         continue;
                     }
                 }
@@ -323,21 +315,30 @@ impl Writer {
                 }
             }
             let pending = std::mem::take(&mut batch);
-            self = match tokio::task::spawn_blocking(move || {
-                self.write(pending);
-                self
-            })
-            .await
-            {
-                Ok(writer) => writer,
-                Err(err) => {
-                    tracing::error!(cause = %err, "the journal writer failed; journaling stops");
-                    return;
-                }
+            let Some(writer) = self.blocking(|writer| writer.write(pending)).await else {
+                return;
             };
+            self = writer;
         }
         let _ = tokio::task::spawn_blocking(move || self.flush()).await;
         tracing::info!("journal flushed");
+    }
+
+    /// Runs `work` on the blocking pool (sled blocks); `None` when it panicked, which stops
+    /// journaling (and says so).
+    async fn blocking(mut self, work: impl FnOnce(&mut Self) + Send + 'static) -> Option<Self> {
+        match tokio::task::spawn_blocking(move || {
+            work(&mut self);
+            self
+        })
+        .await
+        {
+            Ok(writer) => Some(writer),
+            Err(err) => {
+                tracing::error!(cause = %err, "the journal writer failed; journaling stops");
+                None
+            }
+        }
     }
 
     /// Writes one batch and applies the bounds; flushes when the last flush is

@@ -206,13 +206,14 @@ async fn sigterm_lets_an_exchange_in_flight_finish_and_records_it() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_mid_recording_leaves_a_whole_cassette_with_every_acknowledged_exchange() {
-    let password = secret("password");
-    let ghes = FakeGhes::builder().user("octocat", &password).start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cassette = dir.path().join("killed.json");
-    let proxy = Binary::start(
+/// `ghes-vcr record` in front of `ghes`, as the built binary.
+async fn recorder(
+    ghes: &FakeGhes,
+    cassette: &std::path::Path,
+    mode: &str,
+    dir: &std::path::Path,
+) -> Binary {
+    Binary::start(
         &[
             "record",
             "--upstream",
@@ -222,12 +223,21 @@ async fn kill_9_mid_recording_leaves_a_whole_cassette_with_every_acknowledged_ex
             "--listen",
             "127.0.0.1:0",
             "--mode",
-            "all",
+            mode,
         ],
         &[],
-        dir.path(),
+        dir,
     )
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_recording_leaves_a_whole_cassette_with_every_acknowledged_exchange() {
+    let password = secret("password");
+    let ghes = FakeGhes::builder().user("octocat", &password).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("killed.json");
+    let proxy = recorder(&ghes, &cassette, "all", dir.path()).await;
     const CLIENTS: usize = 4;
     let mut creators = crate::support::load::Creators::start(&proxy.url, &password, CLIENTS);
     creators.wait_for(40).await;
@@ -264,22 +274,7 @@ async fn kill_9_mid_recording_leaves_a_whole_cassette_with_every_acknowledged_ex
     );
     replay.stop().await.unwrap();
     // The next recording writes the whole file and removes the log.
-    let resumed = Binary::start(
-        &[
-            "record",
-            "--upstream",
-            &ghes.origin(),
-            "--cassette",
-            cassette.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--mode",
-            "new-episodes",
-        ],
-        &[],
-        dir.path(),
-    )
-    .await;
+    let resumed = recorder(&ghes, &cassette, "new-episodes", dir.path()).await;
     let fresh = Call::new("GET", "/api/v3/applications/grants/424242")
         .auth("octocat", &password)
         .send(&client(), &resumed.url)

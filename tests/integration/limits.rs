@@ -300,57 +300,21 @@ async fn shutdown_under_load_loses_no_recorded_exchange_and_logs_json() {
     }
 }
 
-#[tokio::test]
-async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+/// Sends one request for the grants list on a raw connection to a replay of the bundled grants
+/// cassette started with `extra`, and reads until the proxy closes the connection: everything
+/// read, when the answer began, and when the connection closed.
+async fn one_request_then_idle(
+    extra: &[&str],
+) -> (
+    String,
+    std::time::Instant,
+    Option<std::time::Instant>,
+    std::time::Instant,
+) {
     let grants = concat!(env!("CARGO_MANIFEST_DIR"), "/cassettes/grants.json");
-    let proxy = InProcess::start(&[
-        "replay",
-        "--cassette",
-        grants,
-        "--client-header-timeout",
-        "300ms",
-    ])
-    .await;
-    let mut stream = TcpStream::connect(proxy.url.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET /api/v3/applications/grants HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 16384];
-    // Read the answer, then keep reading: the idle connection is closed by the proxy.
-    loop {
-        let n = stream.read(&mut buf).await.unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        seen.extend_from_slice(&buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&seen);
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    assert!(
-        text.contains("HTTP/1.1 408 Request Timeout"),
-        "the idle connection is told why: {text}"
-    );
-    proxy.stop().await.unwrap();
-}
-
-#[tokio::test]
-async fn a_slow_answer_is_not_cut_off_and_the_idle_clock_starts_after_it() {
-    let grants = concat!(env!("CARGO_MANIFEST_DIR"), "/cassettes/grants.json");
-    // The answer takes longer than the header timeout: time spent answering is not idle time.
-    let proxy = InProcess::start(&[
-        "replay",
-        "--cassette",
-        grants,
-        "--client-header-timeout",
-        "300ms",
-        "--latency",
-        "700",
-    ])
-    .await;
+    let mut args = vec!["replay", "--cassette", grants];
+    args.extend_from_slice(extra);
+    let proxy = InProcess::start(&args).await;
     let mut stream = TcpStream::connect(proxy.url.trim_start_matches("http://"))
         .await
         .unwrap();
@@ -373,7 +337,31 @@ async fn a_slow_answer_is_not_cut_off_and_the_idle_clock_starts_after_it() {
         }
     }
     let closed = std::time::Instant::now();
-    let text = String::from_utf8_lossy(&seen);
+    proxy.stop().await.unwrap();
+    (
+        String::from_utf8_lossy(&seen).into_owned(),
+        asked,
+        answered,
+        closed,
+    )
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    // Read the answer, then keep reading: the idle connection is closed by the proxy.
+    let (text, ..) = one_request_then_idle(&["--client-header-timeout", "300ms"]).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("HTTP/1.1 408 Request Timeout"),
+        "the idle connection is told why: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_answer_is_not_cut_off_and_the_idle_clock_starts_after_it() {
+    // The answer takes longer than the header timeout: time spent answering is not idle time.
+    let (text, asked, answered, closed) =
+        one_request_then_idle(&["--client-header-timeout", "300ms", "--latency", "700"]).await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     let answered = answered.expect("answered");
     assert!(answered - asked >= std::time::Duration::from_millis(700));
@@ -385,5 +373,4 @@ async fn a_slow_answer_is_not_cut_off_and_the_idle_clock_starts_after_it() {
         closed - answered >= std::time::Duration::from_millis(300),
         "the idle time counts from the answer"
     );
-    proxy.stop().await.unwrap();
 }
