@@ -122,14 +122,20 @@ fn write_canonical(value: &Value, out: &mut String) {
 
 impl Serialize for Body {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = Map::new();
-        match self {
+        use serde::ser::SerializeMap as _;
+        // Written in place: a body can be large, and entries and interactions are serialized
+        // on every journaled or recorded exchange.
+        let mut map = match self {
             Body::Empty => return serializer.serialize_none(),
-            Body::Json(value) => map.insert("json".into(), value.clone()),
-            Body::Text(text) => map.insert("text".into(), Value::String(text.clone())),
-            Body::Binary(bytes) => map.insert("base64".into(), Value::String(BASE64.encode(bytes))),
+            _ => serializer.serialize_map(Some(1))?,
         };
-        map.serialize(serializer)
+        match self {
+            Body::Empty => {}
+            Body::Json(value) => map.serialize_entry("json", value)?,
+            Body::Text(text) => map.serialize_entry("text", text)?,
+            Body::Binary(bytes) => map.serialize_entry("base64", &BASE64.encode(bytes))?,
+        }
+        map.end()
     }
 }
 
