@@ -292,8 +292,7 @@ impl Save {
 
 /// One interaction as it stands in the file (inside `"interactions"`, two levels deep).
 fn render(interaction: &Interaction) -> Arc<str> {
-    let value = serde_json::to_value(interaction).expect("an interaction always serializes");
-    Arc::from(format::to_pretty_json_at(&value, 2))
+    Arc::from(format::interaction_at(interaction, 2))
 }
 
 /// What a save writes: the top level and the interactions' texts.

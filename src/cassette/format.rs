@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use super::{Body, Interaction};
+
 /// Pretty-prints `value` the way cassettes are written.
 pub fn to_pretty_json(value: &Value) -> String {
     let mut out = Vec::with_capacity(4096);
@@ -18,6 +20,110 @@ pub fn to_pretty_json_at(value: &Value, depth: usize) -> String {
     let mut out = Vec::with_capacity(2048);
     write_value(value, depth, &mut out);
     into_string(out)
+}
+
+/// Prints one interaction as it stands nested `depth` levels deep, exactly as
+/// [`to_pretty_json_at`] prints its `serde_json::Value`, without building that tree first (the
+/// recorder prints every interaction it records).
+pub fn interaction_at(interaction: &Interaction, depth: usize) -> String {
+    let mut out = Vec::with_capacity(2048);
+    let mut top = Object::open(depth, &mut out);
+    let request = &interaction.request;
+    let mut nested = Object::open(depth + 1, top.key("request"));
+    write_scalar(&request.method, nested.key("method"));
+    write_scalar(&request.path, nested.key("path"));
+    write_pairs(&request.query, depth + 2, nested.key("query"));
+    write_pairs(&request.headers, depth + 2, nested.key("headers"));
+    if !request.body.is_empty() {
+        write_body(&request.body, depth + 2, nested.key("body"));
+    }
+    nested.close();
+    let response = &interaction.response;
+    let mut nested = Object::open(depth + 1, top.key("response"));
+    write_scalar(&response.status, nested.key("status"));
+    write_pairs(&response.headers, depth + 2, nested.key("headers"));
+    if !response.body.is_empty() {
+        write_body(&response.body, depth + 2, nested.key("body"));
+    }
+    nested.close();
+    if let Some(latency) = interaction.latency_ms {
+        write_scalar(&latency, top.key("latency_ms"));
+    }
+    top.close();
+    into_string(out)
+}
+
+/// An object being printed, one key after another (never empty).
+struct Object<'a> {
+    out: &'a mut Vec<u8>,
+    depth: usize,
+    first: bool,
+}
+
+impl<'a> Object<'a> {
+    fn open(depth: usize, out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Self {
+            out,
+            depth,
+            first: true,
+        }
+    }
+
+    /// Starts the next member; its value is written to the returned buffer.
+    fn key(&mut self, name: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        newline(self.depth + 1, self.out);
+        write_scalar(name, self.out);
+        self.out.extend_from_slice(b": ");
+        self.out
+    }
+
+    fn close(self) {
+        newline(self.depth, self.out);
+        self.out.push(b'}');
+    }
+}
+
+/// Header or query pairs: one `["name", "value"]` per line.
+fn write_pairs(pairs: &[(String, String)], depth: usize, out: &mut Vec<u8>) {
+    if pairs.is_empty() {
+        out.extend_from_slice(b"[]");
+        return;
+    }
+    out.push(b'[');
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        newline(depth + 1, out);
+        out.push(b'[');
+        write_scalar(name, out);
+        out.extend_from_slice(b", ");
+        write_scalar(value, out);
+        out.push(b']');
+    }
+    newline(depth, out);
+    out.push(b']');
+}
+
+/// A body as its one-key object (`json`, `text` or `base64`).
+fn write_body(body: &Body, depth: usize, out: &mut Vec<u8>) {
+    let mut object = Object::open(depth, out);
+    match body {
+        Body::Empty => {}
+        Body::Json(value) => write_value(value, depth + 1, object.key("json")),
+        Body::Text(text) => write_scalar(text, object.key("text")),
+        Body::Binary(bytes) => {
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+            write_scalar(&encoded, object.key("base64"));
+        }
+    }
+    object.close();
 }
 
 /// The printer only writes UTF-8 (serde_json's output and ASCII punctuation).
@@ -106,5 +212,55 @@ mod tests {
         let value = json!({"a": [1, {"b": "c\"d"}, null], "e": 1.5, "f": "\u{1F600}"});
         let text = to_pretty_json(&value);
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
+    }
+
+    #[test]
+    fn interactions_print_as_the_generic_printer_prints_them() {
+        use crate::cassette::{RecordedRequest, RecordedResponse};
+        let pairs = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let bodies = [
+            Body::Empty,
+            Body::Json(json!({"a": [1, {"b": "c\"d"}], "e": [], "f": {}, "g": null})),
+            Body::Json(json!([])),
+            Body::Text("line\nbreak \u{1F600}".into()),
+            Body::Binary(bytes::Bytes::from_static(b"\x00\xff")),
+        ];
+        for (n, body) in bodies.iter().enumerate() {
+            let interaction = Interaction {
+                request: RecordedRequest {
+                    method: "PUT".into(),
+                    path: "/api/v3/authorizations/clients/abc".into(),
+                    query: if n % 2 == 0 {
+                        vec![]
+                    } else {
+                        pairs(&[("page", "2"), ("q", "a b")])
+                    },
+                    headers: pairs(&[("accept", "*/*"), ("x-quote", "\"")]),
+                    body: body.clone(),
+                },
+                response: RecordedResponse {
+                    status: 201,
+                    headers: if n == 1 {
+                        vec![]
+                    } else {
+                        pairs(&[("etag", "W/\"x\"")])
+                    },
+                    body: body.clone(),
+                },
+                latency_ms: (n % 2 == 1).then_some(12),
+            };
+            let value = serde_json::to_value(&interaction).unwrap();
+            for depth in [0, 2] {
+                assert_eq!(
+                    interaction_at(&interaction, depth),
+                    to_pretty_json_at(&value, depth),
+                    "body {n} at depth {depth}"
+                );
+            }
+        }
     }
 }
