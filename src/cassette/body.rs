@@ -40,8 +40,7 @@ impl Body {
             return Body::Empty;
         }
         if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
-            let exact = fidelity == Fidelity::Semantic
-                || serde_json::to_vec(&value).is_ok_and(|compact| compact == bytes);
+            let exact = fidelity == Fidelity::Semantic || prints_as(&value, bytes);
             if exact {
                 return Body::Json(value);
             }
@@ -118,6 +117,28 @@ fn write_canonical(value: &Value, out: &mut String) {
         }
         scalar => out.push_str(&scalar.to_string()),
     }
+}
+
+/// Whether compact JSON of `value` is exactly `bytes`, compared while printing (no copy; stops
+/// at the first difference).
+fn prints_as(value: &Value, bytes: &[u8]) -> bool {
+    struct Compare<'a>(&'a [u8]);
+    impl std::io::Write for Compare<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            match self.0.strip_prefix(buf) {
+                Some(rest) => {
+                    self.0 = rest;
+                    Ok(buf.len())
+                }
+                None => Err(std::io::ErrorKind::InvalidData.into()),
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut compare = Compare(bytes);
+    serde_json::to_writer(&mut compare, value).is_ok() && compare.0.is_empty()
 }
 
 impl Serialize for Body {
