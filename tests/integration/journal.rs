@@ -290,40 +290,32 @@ async fn report_works_while_the_proxy_runs_and_export_replays() {
     let future = report_json(&journal, dir.path(), &["--since", "2099-01-01"]).await;
     assert!(future.is_empty());
 
+    let export = |format: &'static str, output: std::path::PathBuf| {
+        let journal = journal.clone();
+        let home = dir.path().to_owned();
+        async move {
+            let run = Binary::run(
+                &[
+                    "journal",
+                    "export",
+                    "--journal",
+                    journal.to_str().unwrap(),
+                    "--format",
+                    format,
+                    "--output",
+                    output.to_str().unwrap(),
+                ],
+                &[],
+                &home,
+            )
+            .await;
+            assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+        }
+    };
     let exported = dir.path().join("exported.json");
-    let export = Binary::run(
-        &[
-            "journal",
-            "export",
-            "--journal",
-            journal.to_str().unwrap(),
-            "--format",
-            "cassette",
-            "--output",
-            exported.to_str().unwrap(),
-        ],
-        &[],
-        dir.path(),
-    )
-    .await;
-    assert_eq!(export.status.code(), Some(0), "{}", export.stderr);
+    export("cassette", exported.clone()).await;
     let jsonl = dir.path().join("exported.jsonl");
-    let export = Binary::run(
-        &[
-            "journal",
-            "export",
-            "--journal",
-            journal.to_str().unwrap(),
-            "--format",
-            "jsonl",
-            "--output",
-            jsonl.to_str().unwrap(),
-        ],
-        &[],
-        dir.path(),
-    )
-    .await;
-    assert_eq!(export.status.code(), Some(0), "{}", export.stderr);
+    export("jsonl", jsonl.clone()).await;
     let lines = std::fs::read_to_string(&jsonl).unwrap();
     assert_eq!(lines.lines().count(), 3);
     for line in lines.lines() {
