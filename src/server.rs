@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use http::{header, HeaderValue, Response, StatusCode};
@@ -154,6 +154,10 @@ impl Connection {
         };
         let timeout = self.header_timeout;
         let idle = Arc::new(IdleWatch::new());
+        let stream = Watched {
+            stream,
+            idle: Arc::clone(&idle),
+        };
         let served = self.serve_with(stream, Some(Arc::clone(&idle)));
         tokio::pin!(served);
         tokio::select! {
@@ -195,8 +199,8 @@ impl Connection {
                 let busy = idle.as_ref().map(|idle| idle.busy());
                 async move {
                     let response = proxy.handle(request, conn, &memo).await;
-                    drop(busy);
-                    Ok::<_, Infallible>(response)
+                    // Busy until the body is sent: a slow reader is not an idle connection.
+                    Ok::<_, Infallible>(response.map(|body| BusyBody { body, _busy: busy }))
                 }
             });
             watcher
@@ -231,9 +235,39 @@ impl Connection {
 struct IdleWatch {
     base: Instant,
     in_flight: AtomicUsize,
-    /// When the last request was answered, in nanoseconds after `base` (0: since the connection
-    /// opened).
+    /// When the last request was answered or the last byte of an answer went out, in
+    /// nanoseconds after `base` (0: since the connection opened).
     idle_since: AtomicU64,
+    /// Whether the last write found the socket full: an answer is still going out to a client
+    /// that reads it slowly.
+    blocked: AtomicBool,
+}
+
+/// A response body that keeps its connection counted as busy until hyper has sent it all (and
+/// drops it).
+struct BusyBody {
+    body: ProxyBody,
+    _busy: Option<Busy>,
+}
+
+impl hyper::body::Body for BusyBody {
+    type Data = bytes::Bytes;
+    type Error = crate::proxy::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A request being answered; dropped (answered, or cancelled) it makes the connection idle again.
@@ -241,10 +275,66 @@ struct Busy(Arc<IdleWatch>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let since = u64::try_from(self.0.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
         // The time first, so a watch that sees no request in flight sees when the last ended.
-        self.0.idle_since.fetch_max(since, Ordering::AcqRel);
+        self.0.touch();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A connection in the clear, telling its [`IdleWatch`] when an answer cannot be written as
+/// fast as it is produced (hyper may hold the rest of a large body in its own buffer).
+struct Watched {
+    stream: TcpStream,
+    idle: Arc<IdleWatch>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let result = std::pin::Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.idle.wrote(&result);
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let result = std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.idle.wrote(&result);
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 
@@ -254,6 +344,27 @@ impl IdleWatch {
             base: Instant::now(),
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
+            blocked: AtomicBool::new(false),
+        }
+    }
+
+    /// Notes now as the last moment the connection was busy.
+    fn touch(&self) {
+        let since = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.idle_since.fetch_max(since, Ordering::AcqRel);
+    }
+
+    /// Notes how a write went: blocked (the client is not reading), or some bytes out.
+    fn wrote<T>(&self, result: &std::task::Poll<std::io::Result<T>>) {
+        match result {
+            std::task::Poll::Pending => self.blocked.store(true, Ordering::Release),
+            std::task::Poll::Ready(_) => {
+                if self.blocked.load(Ordering::Relaxed)
+                    && self.blocked.swap(false, Ordering::AcqRel)
+                {
+                    self.touch();
+                }
+            }
         }
     }
 
@@ -268,7 +379,7 @@ impl IdleWatch {
         loop {
             tokio::time::sleep_until(deadline).await;
             let now = Instant::now();
-            if self.in_flight.load(Ordering::Acquire) > 0 {
+            if self.in_flight.load(Ordering::Acquire) > 0 || self.blocked.load(Ordering::Acquire) {
                 deadline = now + timeout;
                 continue;
             }

@@ -374,3 +374,69 @@ async fn a_slow_answer_is_not_cut_off_and_the_idle_clock_starts_after_it() {
         "the idle time counts from the answer"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_reading_its_answer_is_not_idle() {
+    // An answer far larger than the socket buffers: the proxy is still writing it while the
+    // client holds off reading, for longer than the header timeout.
+    const SIZE: usize = 24 * 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("big.json");
+    let text = serde_json::json!({
+        "version": 1,
+        "recorded_with": "ghes-vcr test",
+        "upstream": "{{origin}}",
+        "interactions": [{
+            "request": {"method": "GET", "path": "/api/v3/authorizations", "query": [], "headers": []},
+            "response": {
+                "status": 200,
+                "headers": [["content-type", "text/plain"]],
+                "body": {"text": "x".repeat(SIZE)}
+            }
+        }]
+    });
+    std::fs::write(&cassette, text.to_string()).unwrap();
+    let proxy = InProcess::start(&[
+        "replay",
+        "--cassette",
+        cassette.to_str().unwrap(),
+        "--client-header-timeout",
+        "300ms",
+        "--no-deprecation-headers",
+    ])
+    .await;
+    let addr = proxy.url.trim_start_matches("http://").to_owned();
+    let mut reader = TcpStream::connect(&addr).await.unwrap();
+    reader
+        .write_all(b"GET /api/v3/authorizations HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = vec![0u8; 64 * 1024];
+    let n = reader.read(&mut seen).await.unwrap();
+    seen.truncate(n);
+    // Hold off until an idle connection opened now has been told off: the timeout has passed.
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    let mut told = Vec::new();
+    idle.read_to_end(&mut told).await.unwrap();
+    assert!(String::from_utf8_lossy(&told).contains("408"));
+    reader.read_to_end(&mut seen).await.unwrap();
+    let head_end = seen
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header section")
+        + 4;
+    let head = String::from_utf8_lossy(&seen[..head_end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains(&format!("content-length: {SIZE}")), "{head}");
+    let body = &seen[head_end..head_end + SIZE];
+    assert!(
+        body.iter().all(|b| *b == b'x'),
+        "the answer arrives whole, with nothing written into it"
+    );
+    let after = String::from_utf8_lossy(&seen[head_end + SIZE..]);
+    assert!(
+        after.is_empty() || after.starts_with("HTTP/1.1 408"),
+        "only once the answer is sent does idle time count: {after:.80}"
+    );
+    proxy.stop().await.unwrap();
+}
