@@ -162,10 +162,14 @@ impl Connection {
         tokio::pin!(served);
         tokio::select! {
             () = &mut served => {}
-            () = idle.expired(timeout) => {
-                tracing::debug!(client.addr = %peer, "no request within the header timeout; answering 408");
-                let response = request_timeout(timeout);
-                let _ = writer.write_all(&response).await;
+            expired = idle.expired(timeout) => {
+                if expired == Expired::Stalled {
+                    // Half an answer is out: nothing more can be said on this connection.
+                    tracing::debug!(client.addr = %peer, "the client stopped reading its answer for the header timeout; closing");
+                } else {
+                    tracing::debug!(client.addr = %peer, "no request within the header timeout; answering 408");
+                    let _ = writer.write_all(&request_timeout(timeout)).await;
+                }
                 let _ = writer.shutdown().await;
             }
         }
@@ -354,10 +358,16 @@ impl IdleWatch {
         self.idle_since.fetch_max(since, Ordering::AcqRel);
     }
 
-    /// Notes how a write went: blocked (the client is not reading), or some bytes out.
+    /// Notes how a write went: blocked (the client is not reading; since when), or some bytes
+    /// out.
     fn wrote<T>(&self, result: &std::task::Poll<std::io::Result<T>>) {
         match result {
-            std::task::Poll::Pending => self.blocked.store(true, Ordering::Release),
+            std::task::Poll::Pending => {
+                if !self.blocked.load(Ordering::Relaxed) {
+                    self.touch();
+                    self.blocked.store(true, Ordering::Release);
+                }
+            }
             std::task::Poll::Ready(_) => {
                 if self.blocked.load(Ordering::Relaxed)
                     && self.blocked.swap(false, Ordering::AcqRel)
@@ -373,13 +383,16 @@ impl IdleWatch {
         Busy(Arc::clone(self))
     }
 
-    /// Completes once the connection has had no request to answer for `timeout`.
-    async fn expired(&self, timeout: std::time::Duration) {
+    /// Completes once the connection has had no request to answer for `timeout` (then it is
+    /// owed a 408), or its client has read nothing of an answer for `timeout` (then an answer
+    /// is half sent, and the connection can only be closed).
+    async fn expired(&self, timeout: std::time::Duration) -> Expired {
         let mut deadline = self.base + timeout;
         loop {
             tokio::time::sleep_until(deadline).await;
             let now = Instant::now();
-            if self.in_flight.load(Ordering::Acquire) > 0 || self.blocked.load(Ordering::Acquire) {
+            let blocked = self.blocked.load(Ordering::Acquire);
+            if !blocked && self.in_flight.load(Ordering::Acquire) > 0 {
                 deadline = now + timeout;
                 continue;
             }
@@ -389,9 +402,22 @@ impl IdleWatch {
                 deadline = since + timeout;
                 continue;
             }
-            return;
+            return if blocked {
+                Expired::Stalled
+            } else {
+                Expired::Idle
+            };
         }
     }
+}
+
+/// Why a connection's watch ended it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expired {
+    /// No request within the timeout: answer 408.
+    Idle,
+    /// The client stopped reading an answer: close.
+    Stalled,
 }
 
 /// The bytes of a GitHub-shaped `408 Request Timeout`, written straight to the socket.
