@@ -87,13 +87,7 @@ impl Capture {
                 (name.as_str().to_owned(), self.placeholder(&value))
             })
             .collect();
-        let body = match &self.upstream {
-            Some(upstream) => match upstream.replace_in_bytes(body, ORIGIN_PLACEHOLDER) {
-                Some(replaced) => Body::from_bytes(&replaced, Fidelity::Exact),
-                None => Body::from_bytes(body, Fidelity::Exact),
-            },
-            None => Body::from_bytes(body, Fidelity::Exact),
-        };
+        let body = Body::from_bytes(&self.placeheld(body), Fidelity::Exact);
         let mut response = RecordedResponse {
             status: status.as_u16(),
             headers,
@@ -119,17 +113,21 @@ impl Capture {
         }
         let mut response = self.response(status, headers, &[]);
         if body.len() <= body_limit && !body.is_empty() {
-            let placeheld = self
-                .upstream
-                .as_ref()
-                .and_then(|upstream| upstream.replace_in_bytes(body, ORIGIN_PLACEHOLDER));
-            let body = placeheld.as_deref().unwrap_or(body);
-            response.body = match std::str::from_utf8(body) {
+            let body = self.placeheld(body);
+            response.body = match std::str::from_utf8(&body) {
                 Ok(text) => Body::Text(text.to_owned()),
-                Err(_) => Body::Binary(bytes::Bytes::copy_from_slice(body)),
+                Err(_) => Body::Binary(bytes::Bytes::copy_from_slice(&body)),
             };
         }
         response
+    }
+
+    /// A body with the upstream origin replaced by the placeholder.
+    fn placeheld<'a>(&self, body: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        self.upstream
+            .as_ref()
+            .and_then(|upstream| upstream.replace_in_bytes(body, ORIGIN_PLACEHOLDER))
+            .map_or(std::borrow::Cow::Borrowed(body), std::borrow::Cow::Owned)
     }
 
     fn placeholder(&self, value: &str) -> String {

@@ -15,7 +15,9 @@ pub fn to_pretty_json(value: &Value) -> String {
 }
 
 /// Pretty-prints `value` as it appears nested `depth` levels deep (no leading indentation, no
-/// trailing newline), e.g. one interaction inside `"interactions"` at depth 2.
+/// trailing newline), e.g. one interaction inside `"interactions"` at depth 2. The recorder
+/// prints interactions with [`interaction_at`]; this is its reference in tests.
+#[cfg(test)]
 pub fn to_pretty_json_at(value: &Value, depth: usize) -> String {
     let mut out = Vec::with_capacity(2048);
     write_value(value, depth, &mut out);

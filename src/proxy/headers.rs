@@ -4,27 +4,7 @@ use http::header::{self, HeaderMap, HeaderName};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `keep-alive` and `proxy-connection`):
 /// they describe one connection and are never forwarded, stored or replayed.
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-pub fn is_hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop))
-}
-
-/// [`is_hop_by_hop`] for a parsed name (always lower case), without comparing text.
-pub fn is_hop_by_hop_name(name: &HeaderName) -> bool {
-    HOP_BY_HOP_NAMES.contains(name)
-}
-
-/// The same names as [`HOP_BY_HOP`], ready to look up.
-const HOP_BY_HOP_NAMES: [HeaderName; 7] = [
+const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -34,13 +14,22 @@ const HOP_BY_HOP_NAMES: [HeaderName; 7] = [
     header::UPGRADE,
 ];
 
+/// Whether a header name as written (any case, e.g. in a cassette) is hop-by-hop.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|hop| name.eq_ignore_ascii_case(hop.as_str()))
+}
+
+/// [`is_hop_by_hop`] for a parsed name (always lower case), without comparing text.
+pub fn is_hop_by_hop_name(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name)
+}
+
 /// Removes hop-by-hop headers, including any that `Connection` names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none.
-    if !HOP_BY_HOP_NAMES
-        .iter()
-        .any(|name| headers.contains_key(name))
-    {
+    if !HOP_BY_HOP.iter().any(|name| headers.contains_key(name)) {
         return;
     }
     let named: Vec<HeaderName> = headers
@@ -53,7 +42,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in &HOP_BY_HOP_NAMES {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
