@@ -241,11 +241,16 @@ fn apply_recording_log(
     let Some((_, header)) = lines.next() else {
         return Ok(());
     };
-    let malformed = |line: usize, err: serde_json::Error| CassetteError::Malformed {
+    let malformed = |line: usize, err: serde_json::Error| {
+        CassetteError::Malformed {
         path: log.clone(),
         line,
         column: err.column(),
-        message: strip_position(&err.to_string()),
+        message: format!(
+            "{} (this is the cassette's recording log; remove the file to load the cassette as it was last written whole)",
+            strip_position(&err.to_string())
+        ),
+    }
     };
     let header: RecordingLogHeader =
         serde_json::from_str(header).map_err(|err| malformed(1, err))?;

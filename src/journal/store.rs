@@ -123,7 +123,6 @@ impl Journal {
             db,
             config: config.clone(),
             last_key: 0,
-            last_entry_size: 0,
             entries,
             written,
             unflushed: 0,
@@ -265,8 +264,6 @@ struct Writer {
     config: JournalConfig,
     /// The last key written, to keep keys unique and increasing.
     last_key: u64,
-    /// The size of the last encoded entry, to size the next one's buffer.
-    last_entry_size: usize,
     entries: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
     /// Entries applied to sled but not yet flushed.
@@ -359,12 +356,8 @@ impl Writer {
             let key = entry.id.max(self.last_key + 1);
             self.last_key = key;
             entry.id = key;
-            let mut value = Vec::with_capacity(self.last_entry_size + 256);
-            match serde_json::to_writer(&mut value, &entry) {
-                Ok(()) => {
-                    self.last_entry_size = value.len();
-                    batch.insert(&key.to_be_bytes(), value);
-                }
+            match serde_json::to_vec(&entry) {
+                Ok(value) => batch.insert(&key.to_be_bytes(), value),
                 Err(err) => tracing::error!(cause = %err, "cannot encode a journal entry"),
             }
         }
