@@ -1,15 +1,17 @@
 //! The traffic journal: who still calls the deprecated API.
 //!
 //! Every in-scope exchange (and every replayed one) becomes a [`JournalEntry`], built from the
-//! same redacted capture as cassettes. Entries go through a bounded queue to one writer task that
-//! batches them into sled off the async runtime ([`store`]); when the writer falls behind,
-//! entries are dropped and counted instead of slowing the traffic. Keys are big-endian `u64`
-//! microsecond timestamps (made unique by the writer), so iteration is in time order and time
-//! ranges are key ranges. [`report`] turns entries into one row per legacy client; [`reader`]
+//! same redacted capture as cassettes. Entries go through a bounded queue to one writer thread
+//! that batches them into sled off the async runtime ([`store`]); when the writer falls behind,
+//! entries are dropped and counted instead of slowing the traffic. Each entry's id is its time in
+//! microseconds since the epoch (made unique by the writer); each write batch is one sled record,
+//! a [`frame`], keyed by its first id as a big-endian `u64`, so iteration is in time order and
+//! time ranges are key ranges. [`report`] turns entries into one row per legacy client; [`reader`]
 //! reads a journal directly, or through a running proxy's admin endpoint when the proxy holds
 //! the database (sled allows one process per database).
 
 pub mod commands;
+pub mod frame;
 pub mod reader;
 pub mod report;
 pub mod store;

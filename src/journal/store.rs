@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use std::sync::mpsc;
+
 use tokio::task::JoinHandle;
 
+use super::frame::{self, FrameError};
 use super::{now_micros, Exchange, JournalConfig, JournalEntry, Mode};
 
 /// How many entries may wait for the writer before new ones are dropped.
@@ -37,11 +39,17 @@ pub enum JournalError {
         #[source]
         source: sled::Error,
     },
-    #[error("journal entry {id} is not readable")]
+    #[error("cannot start the journal writer for {}", dir.display())]
+    Thread {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the journal record at {id} is not readable")]
     Entry {
         id: u64,
         #[source]
-        source: serde_json::Error,
+        source: FrameError,
     },
 }
 
@@ -62,14 +70,15 @@ pub struct JournalStats {
     pub entries: u64,
 }
 
-/// The running journal: a queue in front of one writer task. The writer takes what is queued
-/// (up to a batch) and writes it in one sled batch; what it wrote is flushed at most
-/// [`FLUSH_INTERVAL`] later, busy or quiet (and at shutdown).
+/// The running journal: a queue in front of one writer thread (`journal-writer`: sled blocks,
+/// so it stays off the async runtime). The writer takes what is queued (up to a batch) and
+/// writes it in one sled batch; what it wrote is flushed at most [`FLUSH_INTERVAL`] later, busy
+/// or quiet (and at shutdown).
 pub struct Journal {
     dir: PathBuf,
     body_limit: usize,
     db: sled::Db,
-    sender: std::sync::Mutex<Option<mpsc::Sender<Pending>>>,
+    sender: std::sync::Mutex<Option<mpsc::SyncSender<Pending>>>,
     queued: AtomicU64,
     written: Arc<AtomicU64>,
     dropped: AtomicU64,
@@ -91,7 +100,7 @@ impl std::fmt::Debug for Journal {
 pub fn open_db(dir: &Path) -> Result<sled::Db, JournalError> {
     sled::Config::new()
         .path(dir)
-        .mode(sled::Mode::LowSpace)
+        .mode(sled::Mode::HighThroughput)
         .open()
         .map_err(|source| JournalError::Open {
             dir: dir.to_owned(),
@@ -100,15 +109,17 @@ pub fn open_db(dir: &Path) -> Result<sled::Db, JournalError> {
 }
 
 impl Journal {
-    /// Opens the journal and starts its writer. Blocking (sled recovery); call at start-up.
+    /// Opens the journal and starts its writer thread; the returned task completes when the
+    /// writer has written and flushed everything (after [`Journal::close`]). Blocking (sled
+    /// recovery); call at start-up, inside the runtime.
     ///
     /// # Errors
-    /// [`JournalError::Open`].
+    /// [`JournalError::Open`], or [`JournalError::Thread`] when no thread can be started.
     pub fn start(config: &JournalConfig) -> Result<(Arc<Self>, JoinHandle<()>), JournalError> {
         let db = open_db(&config.dir)?;
-        let entries = Arc::new(AtomicU64::new(db.len() as u64));
+        let entries = Arc::new(AtomicU64::new(count_entries(&db)));
         let written = Arc::new(AtomicU64::new(0));
-        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let (sender, receiver) = mpsc::sync_channel(QUEUE_CAPACITY);
         let journal = Arc::new(Self {
             dir: config.dir.clone(),
             body_limit: config.body_limit,
@@ -128,7 +139,23 @@ impl Journal {
             unflushed: 0,
             last_flush: std::time::Instant::now(),
         };
-        let task = tokio::spawn(writer.run(receiver, Arc::clone(&journal)));
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("journal-writer".to_owned())
+            .spawn(move || {
+                writer.run(&receiver);
+                let _ = done.send(());
+            })
+            .map_err(|source| JournalError::Thread {
+                dir: config.dir.clone(),
+                source,
+            })?;
+        // Ends when the writer does (the sender is dropped unsent if it panicked).
+        let task = tokio::spawn(async move {
+            if finished.await.is_err() {
+                tracing::error!("the journal writer failed; the last entries may be missing");
+            }
+        });
         Ok((journal, task))
     }
 
@@ -143,8 +170,10 @@ impl Journal {
 
     /// Queues an exchange; never waits. When the queue is full the entry is dropped and counted.
     pub fn record(&self, exchange: Exchange, mode: Mode, client: String, total: Duration) {
-        let sender = self.sender.lock().expect("journal lock poisoned").clone();
-        let Some(sender) = sender else { return };
+        let sender = self.sender.lock().expect("journal lock poisoned");
+        let Some(sender) = sender.as_ref() else {
+            return;
+        };
         match sender.try_send(Pending {
             exchange,
             mode,
@@ -221,21 +250,48 @@ pub fn query(
     if start >= end {
         return Ok(out);
     }
-    for item in db.range(start.to_be_bytes()..end.to_be_bytes()) {
-        let (key, value) = item.map_err(|source| JournalError::Read {
-            dir: dir.to_owned(),
+    let read_error = |source| JournalError::Read {
+        dir: dir.to_owned(),
+        source,
+    };
+    // The frame before `start` may hold entries from `start` on.
+    let straddling = db
+        .range(..start.to_be_bytes())
+        .next_back()
+        .transpose()
+        .map_err(read_error)?;
+    let records = straddling
+        .into_iter()
+        .map(Ok)
+        .chain(db.range(start.to_be_bytes()..end.to_be_bytes()));
+    for record in records {
+        let (key, value) = record.map_err(read_error)?;
+        let entries = frame::decode(&value).map_err(|source| JournalError::Entry {
+            id: key_id(&key),
             source,
         })?;
-        let id = key_id(&key);
-        let mut entry: JournalEntry =
-            serde_json::from_slice(&value).map_err(|source| JournalError::Entry { id, source })?;
-        show_json_as_json(&mut entry);
-        out.push(entry);
-        if filter.limit.is_some_and(|limit| out.len() >= limit) {
-            break;
+        for mut entry in entries {
+            if entry.id < start || entry.id >= end {
+                continue;
+            }
+            show_json_as_json(&mut entry);
+            out.push(entry);
+            if filter.limit.is_some_and(|limit| out.len() >= limit) {
+                return Ok(out);
+            }
         }
     }
     Ok(out)
+}
+
+/// How many entries the journal holds (frames say so in their headers).
+fn count_entries(db: &sled::Db) -> u64 {
+    db.iter()
+        .values()
+        .filter_map(Result::ok)
+        .filter_map(|record| frame::summary(&record).ok())
+        .map(|(count, _)| count)
+        .sum()
 }
 
 /// Answers are journaled as text when redaction had nothing to remove (it saves a parse per
@@ -272,99 +328,77 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self, mut receiver: mpsc::Receiver<Pending>, journal: Arc<Journal>) {
+    /// Writes until every sender is gone, then flushes.
+    fn run(mut self, receiver: &mpsc::Receiver<Pending>) {
         if let Ok(Some((key, _))) = self.db.last() {
             self.last_key = key_id(&key);
         }
-        drop(journal);
-        let mut batch = Vec::with_capacity(BATCH);
         loop {
             // Wait for the first entry (flushing what was written once the flush interval is
             // up); then take what else is queued, up to a batch.
             let first = if self.unflushed == 0 {
-                receiver.recv().await
+                receiver.recv().ok()
             } else {
-                let deadline = tokio::time::Instant::from_std(self.last_flush + FLUSH_INTERVAL);
-                match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                    Ok(first) => first,
-                    Err(_) => {
-                        let Some(writer) = self.blocking(Writer::flush).await else {
-                            return;
-                        };
-                        self = writer;
+                let due = (self.last_flush + FLUSH_INTERVAL)
+                    .saturating_duration_since(std::time::Instant::now());
+                match receiver.recv_timeout(due) {
+                    Ok(first) => Some(first),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.flush();
                         continue;
                     }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
                 }
             };
             let Some(first) = first else {
                 break;
             };
             // Let a batch gather rather than waking for every exchange: under load each wake
-            // (and each trip to the blocking pool) costs the traffic CPU.
-            if receiver.len() < BATCH {
-                tokio::time::sleep(GATHER).await;
-            }
+            // costs the traffic CPU.
+            std::thread::sleep(GATHER);
+            let mut batch = Vec::with_capacity(BATCH);
             batch.push(first);
-            while batch.len() < BATCH {
-                match receiver.try_recv() {
-                    Ok(pending) => batch.push(pending),
-                    Err(_) => break,
-                }
-            }
-            let pending = std::mem::take(&mut batch);
-            let Some(writer) = self.blocking(|writer| writer.write(pending)).await else {
-                return;
-            };
-            self = writer;
+            batch.extend(receiver.try_iter().take(BATCH - 1));
+            self.write(batch);
         }
-        let _ = tokio::task::spawn_blocking(move || self.flush()).await;
+        self.flush();
         tracing::info!("journal flushed");
     }
 
-    /// Runs `work` on the blocking pool (sled blocks); `None` when it panicked, which stops
-    /// journaling (and says so).
-    async fn blocking(mut self, work: impl FnOnce(&mut Self) + Send + 'static) -> Option<Self> {
-        match tokio::task::spawn_blocking(move || {
-            work(&mut self);
-            self
-        })
-        .await
-        {
-            Ok(writer) => Some(writer),
-            Err(err) => {
-                tracing::error!(cause = %err, "the journal writer failed; journaling stops");
-                None
-            }
-        }
-    }
-
-    /// Writes one batch and applies the bounds; flushes when the last flush is
+    /// Writes one batch as one frame and applies the bounds; flushes when the last flush is
     /// [`FLUSH_INTERVAL`] old (the run loop flushes a quiet journal when the interval is up).
     /// Blocking.
     fn write(&mut self, pending: Vec<Pending>) {
-        let mut batch = sled::Batch::default();
-        let count = pending.len() as u64;
-        for Pending {
-            exchange,
-            mode,
-            client,
-            total,
-        } in pending
-        {
-            let mut entry =
-                JournalEntry::new(exchange, mode, &client, total, self.config.body_limit);
-            let key = entry.id.max(self.last_key + 1);
-            self.last_key = key;
-            entry.id = key;
-            match serde_json::to_vec(&entry) {
-                Ok(value) => batch.insert(&key.to_be_bytes(), value),
-                Err(err) => tracing::error!(cause = %err, "cannot encode a journal entry"),
+        let entries: Vec<JournalEntry> = pending
+            .into_iter()
+            .map(|pending| {
+                let mut entry = JournalEntry::new(
+                    pending.exchange,
+                    pending.mode,
+                    &pending.client,
+                    pending.total,
+                    self.config.body_limit,
+                );
+                entry.id = entry.id.max(self.last_key + 1);
+                self.last_key = entry.id;
+                entry
+            })
+            .collect();
+        let Some(first) = entries.first().map(|entry| entry.id) else {
+            return;
+        };
+        let record = match frame::encode(&entries) {
+            Ok(record) => record,
+            Err(err) => {
+                tracing::error!(cause = %err, "cannot encode journal entries");
+                return;
             }
-        }
-        if let Err(err) = self.db.apply_batch(batch) {
+        };
+        if let Err(err) = self.db.insert(first.to_be_bytes(), record) {
             tracing::error!(cause = %err, "cannot write to the journal");
             return;
         }
+        let count = entries.len() as u64;
         self.entries.fetch_add(count, Ordering::Relaxed);
         self.unflushed += count;
         self.enforce_bounds();
@@ -385,7 +419,9 @@ impl Writer {
         self.last_flush = std::time::Instant::now();
     }
 
-    /// Removes the oldest entries beyond `max_entries` and those older than `max_age`.
+    /// Removes the oldest entries beyond `max_entries` and those older than `max_age`: whole
+    /// frames while they are all to go, then the first entries of the frame that is only partly
+    /// (rewritten under its new first id, in the same sled batch).
     fn enforce_bounds(&mut self) {
         let mut excess = self.config.max_entries.map_or(0, |max| {
             self.entries.load(Ordering::Relaxed).saturating_sub(max)
@@ -396,20 +432,153 @@ impl Writer {
         if excess == 0 && cutoff.is_none() {
             return;
         }
+        let too_old = |id: u64| cutoff.is_some_and(|cutoff| id < cutoff);
         let mut batch = sled::Batch::default();
         let mut removed = 0;
-        for item in self.db.iter().keys() {
-            let Ok(key) = item else { break };
-            let too_old = cutoff.is_some_and(|cutoff| key_id(&key) < cutoff);
-            if excess == 0 && !too_old {
+        for record in self.db.iter() {
+            let Ok((key, value)) = record else { break };
+            let first = key_id(&key);
+            let Ok((count, last)) = frame::summary(&value) else {
+                // Unreadable, so never counted: leave it for someone to look at.
+                continue;
+            };
+            if excess == 0 && !too_old(first) {
                 break;
             }
-            batch.remove(key);
-            excess = excess.saturating_sub(1);
-            removed += 1;
+            if excess >= count || too_old(last.unwrap_or(first)) {
+                batch.remove(key);
+                excess = excess.saturating_sub(count);
+                removed += count;
+                continue;
+            }
+            // Only the first entries of this frame go.
+            let Ok(entries) = frame::decode(&value) else {
+                break;
+            };
+            let keep: Vec<JournalEntry> = entries
+                .into_iter()
+                .enumerate()
+                .skip_while(|(index, entry)| (*index as u64) < excess || too_old(entry.id))
+                .map(|(_, entry)| entry)
+                .collect();
+            let cut = count - keep.len() as u64;
+            if let (Some(new_first), Ok(record)) = (keep.first(), frame::encode(&keep)) {
+                batch.remove(key);
+                batch.insert(&new_first.id.to_be_bytes(), record);
+                removed += cut;
+            }
+            break;
         }
-        if removed > 0 && self.db.apply_batch(batch).is_ok() {
+        if self.db.apply_batch(batch).is_ok() && removed > 0 {
             self.entries.fetch_sub(removed, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::frame::tests::entry;
+
+    /// A writer over a fresh database holding `frames` (each a run of entry ids).
+    fn writer_with(frames: &[std::ops::RangeInclusive<u64>], config: JournalConfig) -> Writer {
+        let db = open_db(&config.dir).unwrap();
+        for ids in frames {
+            let entries: Vec<JournalEntry> = ids.clone().map(entry).collect();
+            db.insert(ids.start().to_be_bytes(), frame::encode(&entries).unwrap())
+                .unwrap();
+        }
+        Writer {
+            entries: Arc::new(AtomicU64::new(count_entries(&db))),
+            db,
+            config,
+            last_key: 0,
+            written: Arc::new(AtomicU64::new(0)),
+            unflushed: 0,
+            last_flush: std::time::Instant::now(),
+        }
+    }
+
+    fn config(dir: &Path) -> JournalConfig {
+        JournalConfig {
+            dir: dir.to_owned(),
+            explicit: true,
+            max_entries: None,
+            max_age: None,
+            body_limit: 64 * 1024,
+        }
+    }
+
+    fn ids(writer: &Writer, filter: &Filter) -> Vec<u64> {
+        query(&writer.db, &writer.config.dir, filter)
+            .unwrap()
+            .iter()
+            .map(|entry| entry.id)
+            .collect()
+    }
+
+    #[test]
+    fn queries_find_entries_inside_frames_including_one_that_starts_before_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_with(&[1..=4, 5..=8, 9..=10], config(dir.path()));
+        assert_eq!(writer.entries.load(Ordering::Relaxed), 10);
+        let range = Filter {
+            since: Some(3),
+            until: Some(9),
+            ..Filter::default()
+        };
+        assert_eq!(ids(&writer, &range), vec![3, 4, 5, 6, 7, 8]);
+        let after = Filter {
+            after: Some(6),
+            limit: Some(3),
+            ..Filter::default()
+        };
+        assert_eq!(ids(&writer, &after), vec![7, 8, 9]);
+    }
+
+    #[test]
+    fn max_entries_removes_whole_frames_then_the_first_entries_of_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = writer_with(
+            &[1..=4, 5..=8, 9..=10],
+            JournalConfig {
+                max_entries: Some(3),
+                ..config(dir.path())
+            },
+        );
+        writer.enforce_bounds();
+        assert_eq!(ids(&writer, &Filter::default()), vec![8, 9, 10]);
+        assert_eq!(writer.entries.load(Ordering::Relaxed), 3);
+        assert_eq!(count_entries(&writer.db), 3);
+        // The cut frame is keyed by its new first entry.
+        assert_eq!(key_id(&writer.db.first().unwrap().unwrap().0), 8);
+    }
+
+    #[test]
+    fn max_age_removes_entries_older_than_the_cutoff_even_inside_a_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = now_micros();
+        let hour = 3_600_000_000;
+        let old = now - 3 * hour;
+        let mut writer = writer_with(
+            &[
+                old..=old + 2,
+                now - hour - 1..=now - hour + 1,
+                now..=now + 1,
+            ],
+            JournalConfig {
+                max_age: Some(Duration::from_secs(3600)),
+                ..config(dir.path())
+            },
+        );
+        writer.enforce_bounds();
+        let left = ids(&writer, &Filter::default());
+        assert!(left.iter().all(|id| *id >= now - hour), "{left:?}");
+        assert!(left.ends_with(&[now, now + 1]));
+        assert_eq!(
+            writer.entries.load(Ordering::Relaxed),
+            left.len() as u64,
+            "{left:?}"
+        );
     }
 }
