@@ -1,13 +1,6 @@
 //! The `ghes-vcr` binary: parse, check, load, bind, print the listening line, serve.
 
 use std::io::{IsTerminal as _, Write as _};
-
-/// mimalloc: buffers move between threads here (connections, the journal writer, the log
-/// writer), which glibc's allocator pays for in arena locks and consolidation. Measured with
-/// loadbench on the reference machine: passthrough 0.27→0.30× and replay 0.81→0.86× the bare
-/// server at 64 connections, and a third less CPU per forwarded request.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
