@@ -266,10 +266,19 @@ pub fn query(
         .chain(db.range(start.to_be_bytes()..end.to_be_bytes()));
     for record in records {
         let (key, value) = record.map_err(read_error)?;
-        let entries = frame::decode(&value).map_err(|source| JournalError::Entry {
+        let unreadable = |source| JournalError::Entry {
             id: key_id(&key),
             source,
-        })?;
+        };
+        // Frames with no entry in range are passed over undecoded.
+        let wanted = frame::summary(&value)
+            .map_err(unreadable)?
+            .ids()
+            .is_none_or(|mut ids| ids.any(|id| id >= start && id < end));
+        if !wanted {
+            continue;
+        }
+        let entries = frame::decode(&value).map_err(unreadable)?;
         for mut entry in entries {
             if entry.id < start || entry.id >= end {
                 continue;
@@ -289,8 +298,7 @@ fn count_entries(db: &sled::Db) -> u64 {
     db.iter()
         .values()
         .filter_map(Result::ok)
-        .filter_map(|record| frame::summary(&record).ok())
-        .map(|(count, _)| count)
+        .filter_map(|record| frame::summary(&record).ok().map(|summary| summary.count()))
         .sum()
 }
 
@@ -369,7 +377,7 @@ impl Writer {
     /// [`FLUSH_INTERVAL`] old (the run loop flushes a quiet journal when the interval is up).
     /// Blocking.
     fn write(&mut self, pending: Vec<Pending>) {
-        let entries: Vec<JournalEntry> = pending
+        let mut entries: Vec<JournalEntry> = pending
             .into_iter()
             .map(|pending| {
                 let mut entry = JournalEntry::new(
@@ -387,7 +395,7 @@ impl Writer {
         let Some(first) = entries.first().map(|entry| entry.id) else {
             return;
         };
-        let record = match frame::encode(&entries) {
+        let record = match frame::encode(&mut entries) {
             Ok(record) => record,
             Err(err) => {
                 tracing::error!(cause = %err, "cannot encode journal entries");
@@ -421,7 +429,7 @@ impl Writer {
 
     /// Removes the oldest entries beyond `max_entries` and those older than `max_age`: whole
     /// frames while they are all to go, then the first entries of the frame that is only partly
-    /// (rewritten under its new first id, in the same sled batch).
+    /// (its header marks them removed; nothing is decoded).
     fn enforce_bounds(&mut self) {
         let mut excess = self.config.max_entries.map_or(0, |max| {
             self.entries.load(Ordering::Relaxed).saturating_sub(max)
@@ -432,44 +440,37 @@ impl Writer {
         if excess == 0 && cutoff.is_none() {
             return;
         }
-        let too_old = |id: u64| cutoff.is_some_and(|cutoff| id < cutoff);
         let mut batch = sled::Batch::default();
         let mut removed = 0;
         for record in self.db.iter() {
             let Ok((key, value)) = record else { break };
-            let first = key_id(&key);
-            let Ok((count, last)) = frame::summary(&value) else {
-                // Unreadable, so never counted: leave it for someone to look at.
+            // An unreadable record was never counted: leave it for someone to look at.
+            let Ok(summary) = frame::summary(&value) else {
                 continue;
             };
-            if excess == 0 && !too_old(first) {
+            let count = summary.count();
+            let too_old = cutoff.map_or(0, |cutoff| match summary.ids() {
+                Some(ids) => ids.take_while(|id| *id < cutoff).count() as u64,
+                None => u64::from(key_id(&key) < cutoff),
+            });
+            let out = excess.min(count).max(too_old);
+            if out == 0 {
                 break;
             }
-            if excess >= count || too_old(last.unwrap_or(first)) {
+            if out == count {
                 batch.remove(key);
-                excess = excess.saturating_sub(count);
-                removed += count;
-                continue;
-            }
-            // Only the first entries of this frame go.
-            let Ok(entries) = frame::decode(&value) else {
+            } else if let Ok(cut) = frame::cut(&value, out) {
+                batch.insert(key, cut);
+            } else {
                 break;
-            };
-            let keep: Vec<JournalEntry> = entries
-                .into_iter()
-                .enumerate()
-                .skip_while(|(index, entry)| (*index as u64) < excess || too_old(entry.id))
-                .map(|(_, entry)| entry)
-                .collect();
-            let cut = count - keep.len() as u64;
-            if let (Some(new_first), Ok(record)) = (keep.first(), frame::encode(&keep)) {
-                batch.remove(key);
-                batch.insert(&new_first.id.to_be_bytes(), record);
-                removed += cut;
             }
-            break;
+            excess = excess.saturating_sub(out);
+            removed += out;
+            if out < count {
+                break;
+            }
         }
-        if self.db.apply_batch(batch).is_ok() && removed > 0 {
+        if removed > 0 && self.db.apply_batch(batch).is_ok() {
             self.entries.fetch_sub(removed, Ordering::Relaxed);
         }
     }
@@ -484,9 +485,12 @@ mod tests {
     fn writer_with(frames: &[std::ops::RangeInclusive<u64>], config: JournalConfig) -> Writer {
         let db = open_db(&config.dir).unwrap();
         for ids in frames {
-            let entries: Vec<JournalEntry> = ids.clone().map(entry).collect();
-            db.insert(ids.start().to_be_bytes(), frame::encode(&entries).unwrap())
-                .unwrap();
+            let mut entries: Vec<JournalEntry> = ids.clone().map(entry).collect();
+            db.insert(
+                ids.start().to_be_bytes(),
+                frame::encode(&mut entries).unwrap(),
+            )
+            .unwrap();
         }
         Writer {
             entries: Arc::new(AtomicU64::new(count_entries(&db))),
@@ -550,8 +554,12 @@ mod tests {
         assert_eq!(ids(&writer, &Filter::default()), vec![8, 9, 10]);
         assert_eq!(writer.entries.load(Ordering::Relaxed), 3);
         assert_eq!(count_entries(&writer.db), 3);
-        // The cut frame is keyed by its new first entry.
-        assert_eq!(key_id(&writer.db.first().unwrap().unwrap().0), 8);
+        assert_eq!(writer.db.len(), 2, "the first frame went whole");
+        // Cutting again cuts the same frame further.
+        writer.config.max_entries = Some(2);
+        writer.enforce_bounds();
+        assert_eq!(ids(&writer, &Filter::default()), vec![9, 10]);
+        assert_eq!(count_entries(&writer.db), 2);
     }
 
     #[test]
