@@ -75,18 +75,23 @@ impl Capture {
         headers: &HeaderMap,
         body: &[u8],
     ) -> RecordedResponse {
-        let headers = headers
-            .iter()
-            .filter(|(name, _)| !is_hop_by_hop_name(name) && *name != http::header::CONTENT_LENGTH)
-            .map(|(name, value)| {
-                // Header values are nearly always visible ASCII, checked far faster than UTF-8.
-                let value = value.to_str().map_or_else(
-                    |_| String::from_utf8_lossy(value.as_bytes()),
-                    std::borrow::Cow::Borrowed,
-                );
-                (name.as_str().to_owned(), self.placeholder(&value))
-            })
-            .collect();
+        let mut stored = Vec::with_capacity(headers.len());
+        stored.extend(
+            headers
+                .iter()
+                .filter(|(name, _)| {
+                    !is_hop_by_hop_name(name) && *name != http::header::CONTENT_LENGTH
+                })
+                .map(|(name, value)| {
+                    // Header values are nearly always visible ASCII, checked far faster than UTF-8.
+                    let value = value.to_str().map_or_else(
+                        |_| String::from_utf8_lossy(value.as_bytes()),
+                        std::borrow::Cow::Borrowed,
+                    );
+                    (name.as_str().to_owned(), self.placeholder(&value))
+                }),
+        );
+        let headers = stored;
         let body = Body::from_bytes(&self.placeheld(body), Fidelity::Exact);
         let mut response = RecordedResponse {
             status: status.as_u16(),

@@ -63,8 +63,9 @@ impl Origin {
     /// `haystack` with this origin replaced by `to` wherever it ends (see [`replace_origin`]);
     /// `None` when it does not occur.
     pub fn replace_in_bytes(&self, haystack: &[u8], to: &str) -> Option<Vec<u8>> {
-        // Most header values are shorter than an origin: no search needed.
-        if haystack.len() < self.text.len() {
+        // Most header values are shorter than an origin, or have no `:` (every origin has
+        // `://`): no search needed. Each captured answer asks this of every header value.
+        if haystack.len() < self.text.len() || memchr::memchr(b':', haystack).is_none() {
             return None;
         }
         replace_found(
