@@ -12,10 +12,10 @@
 //!   since been removed by the journal's bounds (`u32`): cutting a frame rewrites this header,
 //!   never the entries;
 //! - every entry's id (`u64` each), so bounds and counts need no decompression;
-//! - the entries, LZ4-compressed (block format, size first). Each entry is its JSON (length
-//!   first, `u32`) and then its answer's body when that is text, as raw bytes (length first;
-//!   [`NO_RAW_BODY`] when the body is in the JSON): escaping a JSON answer into a JSON string was
-//!   the writer's largest cost.
+//! - the entries, LZ4-compressed (block format, size first). Each entry is three chunks, each
+//!   length first (`u32`; [`NONE`] for an absent chunk): the entry's JSON without its answer,
+//!   the answer's JSON without a text body, and that text body as raw bytes. Escaping a JSON
+//!   answer into a JSON string was the writer's largest cost.
 //!
 //! A record that starts with `{` is a single JSON entry, as journals written before frames hold
 //! them.
@@ -23,14 +23,14 @@
 use std::sync::Arc;
 
 use super::JournalEntry;
-use crate::cassette::Body;
+use crate::cassette::{Body, RecordedResponse};
 
 /// The first byte of a frame (a bare JSON entry starts with `{`).
 const FRAME_TAG: u8 = 0x01;
 /// Tag, entries written, entries removed.
 const HEADER_LEN: usize = 1 + 4 + 4;
-/// The raw-body length of an entry whose answer's body is inside its JSON.
-const NO_RAW_BODY: u32 = u32::MAX;
+/// The length of an absent chunk.
+const NONE: u32 = u32::MAX;
 
 /// Why a record could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -43,34 +43,19 @@ pub enum FrameError {
     Json(#[from] serde_json::Error),
 }
 
-/// Encodes entries (oldest first, at least one) as a frame. Text bodies of answers the entries
-/// alone hold are lent to the frame and given back, so `entries` are as they were.
+/// Encodes entries (oldest first, at least one) as a frame. Each entry's answer is lent to the
+/// frame and given back, so `entries` are as they were.
 ///
 /// # Errors
 /// When an entry cannot be encoded as JSON.
 pub fn encode(entries: &mut [JournalEntry]) -> Result<Vec<u8>, serde_json::Error> {
     let mut payload = Vec::with_capacity(entries.len() * 2048);
     for entry in entries.iter_mut() {
-        let raw = take_text_body(entry);
-        let start = payload.len();
-        payload.extend_from_slice(&[0; 4]);
-        let encoded = serde_json::to_writer(&mut payload, &*entry);
-        let json_len = u32::try_from(payload.len() - start - 4).unwrap_or(u32::MAX);
-        payload[start..start + 4].copy_from_slice(&json_len.to_le_bytes());
-        match &raw {
-            Some(text) => {
-                // `take_text_body` keeps texts under `NO_RAW_BODY` bytes.
-                let len = u32::try_from(text.len()).unwrap_or(NO_RAW_BODY - 1);
-                payload.extend_from_slice(&len.to_le_bytes());
-                payload.extend_from_slice(text.as_bytes());
-            }
-            None => payload.extend_from_slice(&NO_RAW_BODY.to_le_bytes()),
-        }
-        if let Some(text) = raw {
-            if let Some(response) = entry.response.as_mut().and_then(Arc::get_mut) {
-                response.body = Body::Text(text);
-            }
-        }
+        // The answer has chunks of its own (it may be shared with the replay set: it is moved
+        // out and back, never changed).
+        let answer = entry.response.take();
+        let encoded = put_entry(&mut payload, entry, answer.as_deref());
+        entry.response = answer;
         encoded?;
     }
     let written = u32::try_from(entries.len()).unwrap_or(u32::MAX);
@@ -86,16 +71,64 @@ pub fn encode(entries: &mut [JournalEntry]) -> Result<Vec<u8>, serde_json::Error
     Ok(frame)
 }
 
-/// Takes the answer's body out of an entry when it is text the entry alone holds (a replayed
-/// answer is shared with the replay set, and stays in the JSON).
-fn take_text_body(entry: &mut JournalEntry) -> Option<String> {
-    let response = entry.response.as_mut().and_then(Arc::get_mut)?;
-    match std::mem::take(&mut response.body) {
-        Body::Text(text) if text.len() < NO_RAW_BODY as usize => Some(text),
-        other => {
-            response.body = other;
-            None
+/// Appends one entry's three chunks; `entry` comes without its `answer`.
+fn put_entry(
+    payload: &mut Vec<u8>,
+    entry: &JournalEntry,
+    answer: Option<&RecordedResponse>,
+) -> serde_json::Result<()> {
+    put_json(payload, entry)?;
+    match answer {
+        Some(answer) => put_json(payload, &AnswerHead(answer))?,
+        None => payload.extend_from_slice(&NONE.to_le_bytes()),
+    }
+    match answer.map(|answer| &answer.body) {
+        Some(Body::Text(text)) => {
+            put_len(payload, text.len());
+            payload.extend_from_slice(text.as_bytes());
         }
+        _ => payload.extend_from_slice(&NONE.to_le_bytes()),
+    }
+    Ok(())
+}
+
+/// Appends `value` as JSON, length first.
+fn put_json(payload: &mut Vec<u8>, value: &impl serde::Serialize) -> serde_json::Result<()> {
+    let start = payload.len();
+    payload.extend_from_slice(&[0; 4]);
+    serde_json::to_writer(&mut *payload, value)?;
+    let len = payload.len() - start - 4;
+    payload[start..start + 4].copy_from_slice(&chunk_len(len)?.to_le_bytes());
+    Ok(())
+}
+
+fn put_len(payload: &mut Vec<u8>, len: usize) {
+    // A journaled body is capped far below 4 GiB (`--journal-body-limit`).
+    payload.extend_from_slice(&chunk_len(len).unwrap_or(NONE - 1).to_le_bytes());
+}
+
+fn chunk_len(len: usize) -> serde_json::Result<u32> {
+    u32::try_from(len)
+        .ok()
+        .filter(|len| *len != NONE)
+        .ok_or_else(|| serde::ser::Error::custom("a journal entry over 4 GiB"))
+}
+
+/// An answer as JSON without a text body (which follows it raw).
+struct AnswerHead<'a>(&'a RecordedResponse);
+
+impl serde::Serialize for AnswerHead<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let answer = self.0;
+        let inline = !matches!(answer.body, Body::Text(_) | Body::Empty);
+        let mut out = serializer.serialize_struct("RecordedResponse", 2 + usize::from(inline))?;
+        out.serialize_field("status", &answer.status)?;
+        out.serialize_field("headers", &answer.headers)?;
+        if inline {
+            out.serialize_field("body", &answer.body)?;
+        }
+        out.end()
     }
 }
 
@@ -193,29 +226,32 @@ pub fn decode(record: &[u8]) -> Result<Vec<JournalEntry>, FrameError> {
     let mut entries = Vec::with_capacity(summary.count() as usize);
     let mut index = 0;
     while !rest.is_empty() {
-        let json = take_chunk(&mut rest)?.ok_or(FrameError::Corrupt)?;
-        let raw = take_chunk(&mut rest)?;
+        let entry = take_chunk(&mut rest)?.ok_or(FrameError::Corrupt)?;
+        let answer = take_chunk(&mut rest)?;
+        let text = take_chunk(&mut rest)?;
         index += 1;
         if index <= summary.removed {
             continue;
         }
-        let mut entry: JournalEntry = serde_json::from_slice(json)?;
-        if let Some(raw) = raw {
-            let text = std::str::from_utf8(raw).map_err(|_| FrameError::Corrupt)?;
-            if let Some(response) = entry.response.as_mut().and_then(Arc::get_mut) {
-                response.body = Body::Text(text.to_owned());
+        let mut entry: JournalEntry = serde_json::from_slice(entry)?;
+        if let Some(answer) = answer {
+            let mut answer: RecordedResponse = serde_json::from_slice(answer)?;
+            if let Some(text) = text {
+                let text = std::str::from_utf8(text).map_err(|_| FrameError::Corrupt)?;
+                answer.body = Body::Text(text.to_owned());
             }
+            entry.response = Some(Arc::new(answer));
         }
         entries.push(entry);
     }
     Ok(entries)
 }
 
-/// Takes one length-prefixed chunk off the front of `rest` (`None` for [`NO_RAW_BODY`]).
+/// Takes one length-prefixed chunk off the front of `rest` (`None` for [`NONE`]).
 fn take_chunk<'a>(rest: &mut &'a [u8]) -> Result<Option<&'a [u8]>, FrameError> {
     let (len, tail) = rest.split_first_chunk::<4>().ok_or(FrameError::Corrupt)?;
     let len = u32::from_le_bytes(*len);
-    if len == NO_RAW_BODY {
+    if len == NONE {
         *rest = tail;
         return Ok(None);
     }
@@ -268,20 +304,15 @@ pub(crate) mod tests {
         }
     }
 
-    /// An entry with an answer: `body` as text, its own or shared (as replayed answers are).
-    fn answered(
-        id: u64,
-        body: Body,
-        shared: bool,
-    ) -> (JournalEntry, Option<Arc<RecordedResponse>>) {
-        let response = Arc::new(RecordedResponse {
+    /// An entry with an answer.
+    fn answered(id: u64, body: Body) -> JournalEntry {
+        let mut entry = entry(id);
+        entry.response = Some(Arc::new(RecordedResponse {
             status: 200,
             headers: vec![("content-type".to_owned(), "application/json".to_owned())],
             body,
-        });
-        let mut entry = entry(id);
-        entry.response = Some(Arc::clone(&response));
-        (entry, shared.then_some(response))
+        }));
+        entry
     }
 
     #[test]
@@ -317,29 +348,16 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn answers_come_back_whole_whether_their_text_went_raw_or_inside_the_json() {
+    fn answers_come_back_whole_whether_their_body_went_raw_or_inside_the_json() {
         let json = r#"{"token":"","note":"a \"quoted\" note","url":"https://x/é"}"#;
-        let (own, _) = answered(1, Body::Text(json.to_owned()), false);
-        let (shared, keep) = answered(2, Body::Text(json.to_owned()), true);
-        let (parsed, _) = answered(3, Body::Json(serde_json::json!({"id": 1})), false);
-        let (binary, _) = answered(
-            4,
-            Body::Binary(bytes::Bytes::from_static(b"\xff\x00")),
-            false,
-        );
-        let (empty, _) = answered(5, Body::Empty, false);
-        let mut entries = vec![own, shared, parsed, binary, empty];
-        // Deep copies: a clone of an entry would share (and so pin) its answer.
-        let before: Vec<JournalEntry> = entries
-            .iter()
-            .map(|entry| JournalEntry {
-                response: entry
-                    .response
-                    .as_ref()
-                    .map(|response| Arc::new(RecordedResponse::clone(response))),
-                ..entry.clone()
-            })
-            .collect();
+        let own = answered(1, Body::Text(json.to_owned()));
+        // A replayed answer is shared with the replay set (here: with `shared`).
+        let shared = answered(2, Body::Text(json.to_owned()));
+        let parsed = answered(3, Body::Json(serde_json::json!({"id": 1})));
+        let binary = answered(4, Body::Binary(bytes::Bytes::from_static(b"\xff\x00")));
+        let empty = answered(5, Body::Empty);
+        let mut entries = vec![own, shared.clone(), parsed, binary, empty];
+        let before = entries.clone();
         let frame = encode(&mut entries).unwrap();
         assert_eq!(entries, before, "encoding gives every body back");
         let payload =
@@ -348,9 +366,8 @@ pub(crate) mod tests {
             .windows(json.len())
             .filter(|window| *window == json.as_bytes())
             .count();
-        assert_eq!(raw, 1, "only the answer the entry alone holds goes raw");
+        assert_eq!(raw, 2, "text answers go raw, shared or not");
         assert_eq!(decode(&frame).unwrap(), before);
-        drop(keep);
     }
 
     #[test]
@@ -363,8 +380,7 @@ pub(crate) mod tests {
 
     #[test]
     fn damaged_records_are_errors_not_panics() {
-        let (answered, _) = answered(2, Body::Text("{}".to_owned()), false);
-        let frame = encode(&mut [entry(1), answered]).unwrap();
+        let frame = encode(&mut [entry(1), answered(2, Body::Text("{}".to_owned()))]).unwrap();
         assert!(matches!(decode(&frame[..5]), Err(FrameError::Corrupt)));
         assert!(matches!(
             decode(&frame[..frame.len() - 3]),
