@@ -1,8 +1,9 @@
 //! Recording: appending interactions to a cassette and saving it after each one.
 //!
 //! A request handler calls [`Recorder::append`], which returns once the disk holds that
-//! interaction. One saver task does the writing off the async runtime; appends that arrive while
-//! a save runs are written together by the next save, so concurrent clients share the disk work.
+//! interaction. One saver thread does the writing, off the async runtime; appends that arrive
+//! while a save runs are written together by the next save, so concurrent clients share the disk
+//! work.
 //!
 //! A save costs what it adds, not the size of the cassette: the first save of a run writes the
 //! whole cassette atomically (see [`crate::cassette::save_with`]); later ones append the new
@@ -11,9 +12,9 @@
 //! number of times) and at shutdown, the whole cassette is written again and the log removed.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cassette::{
@@ -70,7 +71,8 @@ impl Disk {
 pub struct Recorder {
     path: PathBuf,
     state: Mutex<State>,
-    wake: Notify,
+    /// Something was appended, or the recorder closed (to the saver).
+    wake: Condvar,
     /// The number of this run's appends that are on disk.
     saved: watch::Sender<u64>,
 }
@@ -94,7 +96,7 @@ impl Recorder {
                 last_error: None,
                 disk: Disk::default(),
             }),
-            wake: Notify::new(),
+            wake: Condvar::new(),
             saved: watch::Sender::new(0),
         })
     }
@@ -103,10 +105,28 @@ impl Recorder {
         &self.path
     }
 
-    /// Starts the saver task; [`Recorder::close`] ends it after the last save.
+    /// Starts the saver thread; [`Recorder::close`] ends it after the last save, and the
+    /// returned task completes then. Call inside the runtime.
+    ///
+    /// # Panics
+    /// When no thread can be started.
     pub fn spawn_saver(self: &Arc<Self>) -> JoinHandle<()> {
         let recorder = Arc::clone(self);
-        tokio::spawn(async move { recorder.save_loop().await })
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("cassette-saver".to_owned())
+            .spawn(move || {
+                recorder.save_loop();
+                let _ = done.send(());
+            })
+            .expect("cannot start the cassette saver thread");
+        tokio::spawn(async move {
+            if finished.await.is_err() {
+                tracing::error!(
+                    "the cassette saver failed; the cassette may miss the last interactions"
+                );
+            }
+        })
     }
 
     /// Adds an interaction and waits until the cassette on disk holds it.
@@ -142,11 +162,16 @@ impl Recorder {
     /// Saves whenever something was appended (several appends share a save): the whole file
     /// first, then the log (see the module documentation). The saves between answers survive a
     /// crash of the process but do not wait for the disk; the last one, at close, is synced.
-    async fn save_loop(self: Arc<Self>) {
+    fn save_loop(&self) {
         let mut unsynced = false;
         loop {
             let (job, generation, closed) = {
-                let state = self.state.lock().expect("recorder lock poisoned");
+                let mut state = self.state.lock().expect("recorder lock poisoned");
+                // Until something new is appended (a failed save is retried then, or at
+                // close) or the recorder closes.
+                while !state.closed && state.appended <= *self.saved.borrow() {
+                    state = self.wake.wait(state).expect("recorder lock poisoned");
+                }
                 let disk = state.disk;
                 let pending = state.appended > *self.saved.borrow() || state.last_error.is_some();
                 let final_sync = state.closed && unsynced;
@@ -179,7 +204,6 @@ impl Recorder {
                 if closed {
                     return;
                 }
-                self.wake.notified().await;
                 continue;
             };
             let durability = if closed {
@@ -187,13 +211,10 @@ impl Recorder {
             } else {
                 Durability::ProcessCrash
             };
-            let path = self.path.clone();
             let whole = matches!(job, Save::Whole(_));
-            let result = tokio::task::spawn_blocking(move || job.write(&path, durability)).await;
-            let (error, wrote) = match result {
-                Ok(Ok(wrote)) => (None, Some(wrote)),
-                Ok(Err(err)) => (Some(crate::error::chain(&err)), None),
-                Err(join) => (Some(format!("saving task failed: {join}")), None),
+            let (error, wrote) = match job.write(&self.path, durability) {
+                Ok(wrote) => (None, Some(wrote)),
+                Err(err) => (Some(crate::error::chain(&err)), None),
             };
             match &error {
                 None => {
@@ -484,6 +505,26 @@ mod tests {
         );
         assert!(log_len <= file_len.max(LOG_FOLD_MIN) + 70 * 1024);
         assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 40);
+        recorder.close();
+        saver.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_save_is_retried_with_the_next_interaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        // A directory where the cassette goes: the answer still goes out, and the failure is
+        // kept.
+        std::fs::create_dir(&path).unwrap();
+        let recorder = Recorder::new(&path, Cassette::new());
+        let saver = recorder.spawn_saver();
+        recorder.append(&interaction(1)).await;
+        assert!(recorder.summary().unsaved.is_some());
+        std::fs::remove_dir(&path).unwrap();
+        recorder.append(&interaction(2)).await;
+        let summary = recorder.summary();
+        assert_eq!(summary.unsaved, None, "{summary:?}");
+        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 2);
         recorder.close();
         saver.await.unwrap();
     }
