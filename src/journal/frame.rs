@@ -84,7 +84,7 @@ fn put_entry(
     }
     match answer.map(|answer| &answer.body) {
         Some(Body::Text(text)) => {
-            put_len(payload, text.len());
+            payload.extend_from_slice(&chunk_len(text.len())?.to_le_bytes());
             payload.extend_from_slice(text.as_bytes());
         }
         _ => payload.extend_from_slice(&NONE.to_le_bytes()),
@@ -102,11 +102,8 @@ fn put_json(payload: &mut Vec<u8>, value: &impl serde::Serialize) -> serde_json:
     Ok(())
 }
 
-fn put_len(payload: &mut Vec<u8>, len: usize) {
-    // A journaled body is capped far below 4 GiB (`--journal-body-limit`).
-    payload.extend_from_slice(&chunk_len(len).unwrap_or(NONE - 1).to_le_bytes());
-}
-
+/// A chunk's length as written (a journaled body is capped far below 4 GiB by
+/// `--journal-body-limit`).
 fn chunk_len(len: usize) -> serde_json::Result<u32> {
     u32::try_from(len)
         .ok()
