@@ -315,6 +315,18 @@ fn show_json_as_json(entry: &mut JournalEntry) {
     }
 }
 
+/// The id of the newest entry (the last of the last frame, whose key is its first), so ids
+/// stay increasing across restarts even if the clock steps back.
+fn last_id(db: &sled::Db) -> u64 {
+    let Ok(Some((key, record))) = db.last() else {
+        return 0;
+    };
+    frame::summary(&record)
+        .ok()
+        .and_then(|summary| summary.ids().and_then(|mut ids| ids.next_back()))
+        .unwrap_or_else(|| key_id(&key))
+}
+
 fn key_id(key: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
     let len = key.len().min(8);
@@ -338,9 +350,7 @@ struct Writer {
 impl Writer {
     /// Writes until every sender is gone, then flushes.
     fn run(mut self, receiver: &mpsc::Receiver<Pending>) {
-        if let Ok(Some((key, _))) = self.db.last() {
-            self.last_key = key_id(&key);
-        }
+        self.last_key = last_id(&self.db);
         loop {
             // Wait for the first entry (flushing what was written once the flush interval is
             // up); then take what else is queued, up to a batch.
@@ -538,6 +548,14 @@ mod tests {
             ..Filter::default()
         };
         assert_eq!(ids(&writer, &after), vec![7, 8, 9]);
+    }
+
+    #[test]
+    fn ids_continue_after_the_last_entry_of_the_last_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let future = now_micros() + 3_600_000_000;
+        let writer = writer_with(&[1..=4, future..=future + 5], config(dir.path()));
+        assert_eq!(last_id(&writer.db), future + 5);
     }
 
     #[test]
