@@ -551,6 +551,23 @@ mod tests {
     }
 
     #[test]
+    fn a_journal_from_before_frames_reads_on_with_frames_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_with(&[3..=4], config(dir.path()));
+        for id in [1u64, 2] {
+            let bare = serde_json::to_vec(&entry(id)).unwrap();
+            writer.db.insert(id.to_be_bytes(), bare).unwrap();
+        }
+        assert_eq!(ids(&writer, &Filter::default()), vec![1, 2, 3, 4]);
+        assert_eq!(count_entries(&writer.db), 4);
+        let after = Filter {
+            since: Some(2),
+            ..Filter::default()
+        };
+        assert_eq!(ids(&writer, &after), vec![2, 3, 4]);
+    }
+
+    #[test]
     fn ids_continue_after_the_last_entry_of_the_last_frame() {
         let dir = tempfile::tempdir().unwrap();
         let future = now_micros() + 3_600_000_000;
