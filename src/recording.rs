@@ -294,11 +294,7 @@ impl Save {
             Save::Log { header, texts } => {
                 let mut lines = String::with_capacity(texts.iter().map(|t| t.len()).sum());
                 for text in &texts {
-                    // The printed interaction on one line: outside strings (which never hold
-                    // a raw line break) a line break is followed only by indentation.
-                    for piece in text.lines() {
-                        lines.push_str(piece.trim_start());
-                    }
+                    push_on_one_line(&mut lines, text);
                     lines.push('\n');
                 }
                 append_recording_log(path, header, &lines)?;
@@ -309,6 +305,17 @@ impl Save {
             }
         }
     }
+}
+
+/// Appends a printed interaction on one line: outside strings (which never hold a raw line
+/// break) a line break is followed only by indentation, and both go.
+fn push_on_one_line(out: &mut String, text: &str) {
+    let mut rest = text.trim_start_matches(' ');
+    while let Some(at) = memchr::memchr(b'\n', rest.as_bytes()) {
+        out.push_str(&rest[..at]);
+        rest = rest[at + 1..].trim_start_matches(' ');
+    }
+    out.push_str(rest);
 }
 
 /// One interaction as it stands in the file (inside `"interactions"`, two levels deep).
@@ -507,6 +514,20 @@ mod tests {
         assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 40);
         recorder.close();
         saver.await.unwrap();
+    }
+
+    #[test]
+    fn a_log_line_is_the_printed_interaction_without_its_line_breaks_and_indentation() {
+        let mut i = interaction(7);
+        i.response.body = Body::Json(serde_json::json!({"a": [1, {"b": "x\ny"}], "c": {}}));
+        let text = render(&i);
+        let mut line = String::new();
+        push_on_one_line(&mut line, &text);
+        let expected: String = text.lines().map(str::trim_start).collect();
+        assert_eq!(line, expected);
+        assert!(!line.contains('\n'));
+        let parsed: Interaction = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed.response.body, i.response.body);
     }
 
     #[tokio::test]
