@@ -63,8 +63,12 @@ pub enum TokenMode {
 pub enum Template {
     /// No placeholder: served as is.
     Plain(Bytes),
-    /// Pieces to join with the serving origin.
-    WithOrigin(Vec<Bytes>),
+    /// Pieces to join with the serving origin, and the join for the first origin served
+    /// (nearly always the only one: clients reach a replay by one address).
+    WithOrigin {
+        parts: Vec<Bytes>,
+        first: std::sync::OnceLock<(Box<str>, Bytes)>,
+    },
 }
 
 impl Template {
@@ -80,27 +84,40 @@ impl Template {
             return Template::Plain(bytes);
         }
         parts.push(bytes.slice(start..));
-        Template::WithOrigin(parts)
+        Template::WithOrigin {
+            parts,
+            first: std::sync::OnceLock::new(),
+        }
     }
 
     /// The bytes with `origin` in place of each placeholder.
     pub fn render(&self, origin: &str) -> Bytes {
         match self {
             Template::Plain(bytes) => bytes.clone(),
-            Template::WithOrigin(parts) => {
-                let len =
-                    parts.iter().map(Bytes::len).sum::<usize>() + origin.len() * (parts.len() - 1);
-                let mut out = BytesMut::with_capacity(len);
-                for (i, part) in parts.iter().enumerate() {
-                    if i > 0 {
-                        out.extend_from_slice(origin.as_bytes());
-                    }
-                    out.extend_from_slice(part);
+            Template::WithOrigin { parts, first } => {
+                let (first_origin, rendered) =
+                    first.get_or_init(|| (origin.into(), join(parts, origin)));
+                if **first_origin == *origin {
+                    rendered.clone()
+                } else {
+                    join(parts, origin)
                 }
-                out.freeze()
             }
         }
     }
+}
+
+/// `parts` joined with `origin` between them.
+fn join(parts: &[Bytes], origin: &str) -> Bytes {
+    let len = parts.iter().map(Bytes::len).sum::<usize>() + origin.len() * (parts.len() - 1);
+    let mut out = BytesMut::with_capacity(len);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(origin.as_bytes());
+        }
+        out.extend_from_slice(part);
+    }
+    out.freeze()
 }
 
 /// Where a served header's value comes from.
@@ -959,6 +976,10 @@ mod tests {
     #[test]
     fn template_joins_origin() {
         let t = Template::new(Bytes::from_static(b"{{origin}}/a {{origin}}/b"));
+        assert_eq!(t.render("http://x:1"), "http://x:1/a http://x:1/b");
+        // The first origin's join is kept; another origin still gets its own.
+        assert_eq!(t.render("http://x:1"), "http://x:1/a http://x:1/b");
+        assert_eq!(t.render("https://y"), "https://y/a https://y/b");
         assert_eq!(t.render("http://x:1"), "http://x:1/a http://x:1/b");
         assert!(matches!(
             Template::new(Bytes::from_static(b"plain")),
