@@ -2,6 +2,8 @@
 //! operation, status and outcome, latency histograms by operation, replay misses, and the
 //! journal's queue, writes and drops.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -31,8 +33,25 @@ const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0,
 ];
 
+/// Tells [`Metrics`] instances apart (tests run several proxies in one process).
+static INSTANCES: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The series this thread counted last, so a run of alike requests (a suite replaying one
+    /// operation, a client polling) skips the label hashing and the families' locks.
+    static RECENT: RefCell<Option<Recent>> = const { RefCell::new(None) };
+}
+
+struct Recent {
+    metrics: u64,
+    labels: RequestLabels,
+    requests: Counter,
+    latency: Histogram,
+}
+
 /// The proxy's metrics.
 pub struct Metrics {
+    id: u64,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<OperationLabels, Histogram>,
@@ -94,6 +113,7 @@ impl Default for Metrics {
             journal_entries.clone(),
         );
         Self {
+            id: INSTANCES.fetch_add(1, Ordering::Relaxed),
             registry,
             requests,
             latency,
@@ -120,16 +140,31 @@ impl Metrics {
         if outcome == "replay-miss" {
             self.misses.inc();
         }
-        self.latency
-            .get_or_create(&OperationLabels { operation })
-            .observe(elapsed.as_secs_f64());
-        self.requests
-            .get_or_create(&RequestLabels {
-                operation,
-                status,
-                outcome,
-            })
-            .inc();
+        let labels = RequestLabels {
+            operation,
+            status,
+            outcome,
+        };
+        RECENT.with_borrow_mut(|recent| {
+            let fresh = recent
+                .as_ref()
+                .is_none_or(|recent| recent.metrics != self.id || recent.labels != labels);
+            if fresh {
+                *recent = Some(Recent {
+                    metrics: self.id,
+                    requests: self.requests.get_or_create(&labels).clone(),
+                    latency: self
+                        .latency
+                        .get_or_create(&OperationLabels { operation })
+                        .clone(),
+                    labels,
+                });
+            }
+            if let Some(recent) = recent {
+                recent.latency.observe(elapsed.as_secs_f64());
+                recent.requests.inc();
+            }
+        });
     }
 
     /// The Prometheus text exposition.
@@ -178,5 +213,26 @@ mod tests {
         assert!(text.contains("ghes_vcr_journal_dropped 3"), "{text}");
         assert!(text.contains("ghes_vcr_request_duration_seconds_bucket{le=\"0.0025\",operation=\"oauth-authorizations/list-grants\"} 1"), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn runs_of_alike_requests_count_in_their_own_instance_and_series() {
+        let (a, b) = (Metrics::default(), Metrics::default());
+        let list = Some("oauth-authorizations/list-authorizations");
+        let ms = Duration::from_millis(1);
+        for _ in 0..3 {
+            a.observe(list, 200, Some(Outcome::Replayed), ms);
+        }
+        b.observe(list, 200, Some(Outcome::Replayed), ms);
+        a.observe(list, 404, Some(Outcome::Replayed), ms);
+        a.observe(list, 200, Some(Outcome::Replayed), ms);
+        let series = |status| {
+            format!("ghes_vcr_requests_total{{operation=\"oauth-authorizations/list-authorizations\",status=\"{status}\",outcome=\"replayed\"}}")
+        };
+        let (a, b) = (a.encode(None), b.encode(None));
+        assert!(a.contains(&format!("{} 4\n", series(200))), "{a}");
+        assert!(a.contains(&format!("{} 1\n", series(404))), "{a}");
+        assert!(b.contains(&format!("{} 1\n", series(200))), "{b}");
+        assert!(a.contains("ghes_vcr_request_duration_seconds_count{operation=\"oauth-authorizations/list-authorizations\"} 5"), "{a}");
     }
 }
