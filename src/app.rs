@@ -125,7 +125,11 @@ impl App {
             misses: crate::usage::Misses::default(),
         };
         let recorder = parts.recorder;
-        let saver = recorder.as_ref().map(Recorder::spawn_saver);
+        let saver = recorder
+            .as_ref()
+            .map(Recorder::spawn_saver)
+            .transpose()
+            .map_err(Error::Runtime)?;
         let journal_note = proxy.journal.as_ref().map_or_else(
             || "off".to_owned(),
             |journal| journal.dir().display().to_string(),

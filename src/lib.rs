@@ -12,6 +12,7 @@
 //!   what they call; [`metrics`] counts it for Prometheus.
 //! - [`cassette`] is the file format; [`recording`] appends and saves; [`replay`] and
 //!   [`matching`] answer from cassettes; [`audit`] scans files for secrets that survived.
+//! - [`worker`] runs the journal's writer and the cassette saver on threads of their own.
 
 pub mod app;
 pub mod audit;
@@ -37,6 +38,7 @@ pub mod shutdown;
 pub mod tls;
 pub mod usage;
 pub mod verify;
+pub mod worker;
 
 pub use app::App;
 pub use config::Config;

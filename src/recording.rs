@@ -108,25 +108,18 @@ impl Recorder {
     /// Starts the saver thread; [`Recorder::close`] ends it after the last save, and the
     /// returned task completes then. Call inside the runtime.
     ///
-    /// # Panics
+    /// # Errors
     /// When no thread can be started.
-    pub fn spawn_saver(self: &Arc<Self>) -> JoinHandle<()> {
+    pub fn spawn_saver(self: &Arc<Self>) -> std::io::Result<JoinHandle<()>> {
         let recorder = Arc::clone(self);
-        let (done, finished) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("cassette-saver".to_owned())
-            .spawn(move || {
-                recorder.save_loop();
-                let _ = done.send(());
-            })
-            .expect("cannot start the cassette saver thread");
-        tokio::spawn(async move {
-            if finished.await.is_err() {
+        let saving = crate::worker::spawn("cassette-saver", move || recorder.save_loop())?;
+        Ok(tokio::spawn(async move {
+            if !saving.await.unwrap_or(false) {
                 tracing::error!(
                     "the cassette saver failed; the cassette may miss the last interactions"
                 );
             }
-        })
+        }))
     }
 
     /// Adds an interaction and waits until the cassette on disk holds it.
@@ -390,7 +383,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
         let recorder = Recorder::new(&path, Cassette::new());
-        let saver = recorder.spawn_saver();
+        let saver = recorder.spawn_saver().unwrap();
         assert!(
             !path.exists(),
             "nothing is written before the first interaction"
@@ -438,7 +431,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
         let recorder = Recorder::new(&path, Cassette::new());
-        let saver = recorder.spawn_saver();
+        let saver = recorder.spawn_saver().unwrap();
         let tasks: Vec<_> = (0..20)
             .map(|n| {
                 let recorder = Arc::clone(&recorder);
@@ -458,7 +451,7 @@ mod tests {
         let path = dir.path().join("c.json");
         let log = crate::cassette::recording_log_path(&path);
         let recorder = Recorder::new(&path, Cassette::new());
-        let saver = recorder.spawn_saver();
+        let saver = recorder.spawn_saver().unwrap();
         for n in 0..5 {
             recorder.append(&interaction(n)).await;
         }
@@ -494,7 +487,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
         let recorder = Recorder::new(&path, Cassette::new());
-        let saver = recorder.spawn_saver();
+        let saver = recorder.spawn_saver().unwrap();
         let big = |n: u16| {
             let mut i = interaction(n);
             i.response.body = Body::Text("x".repeat(64 * 1024));
@@ -538,7 +531,7 @@ mod tests {
         // kept.
         std::fs::create_dir(&path).unwrap();
         let recorder = Recorder::new(&path, Cassette::new());
-        let saver = recorder.spawn_saver();
+        let saver = recorder.spawn_saver().unwrap();
         recorder.append(&interaction(1)).await;
         assert!(recorder.summary().unsaved.is_some());
         std::fs::remove_dir(&path).unwrap();

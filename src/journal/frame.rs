@@ -35,7 +35,7 @@ const NONE: u32 = u32::MAX;
 /// Why a record could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    #[error("the record is neither a frame nor a JSON entry")]
+    #[error("the record is neither a frame nor a JSON entry (an unknown format)")]
     Unknown,
     #[error("the frame is cut short, or its entries do not decompress or are not UTF-8")]
     Corrupt,

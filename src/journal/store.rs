@@ -45,7 +45,7 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the journal record at {id} is not readable")]
+    #[error("the journal record at {id} ({}) is not readable: it may be damaged or written by a newer ghes-vcr; read around it with --since/--until, or move the journal directory aside to start a new one", super::format_time(*id))]
     Entry {
         id: u64,
         #[source]
@@ -139,20 +139,13 @@ impl Journal {
             unflushed: 0,
             last_flush: std::time::Instant::now(),
         };
-        let (done, finished) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("journal-writer".to_owned())
-            .spawn(move || {
-                writer.run(&receiver);
-                let _ = done.send(());
-            })
+        let writing = crate::worker::spawn("journal-writer", move || writer.run(&receiver))
             .map_err(|source| JournalError::Thread {
                 dir: config.dir.clone(),
                 source,
             })?;
-        // Ends when the writer does (the sender is dropped unsent if it panicked).
         let task = tokio::spawn(async move {
-            if finished.await.is_err() {
+            if !writing.await.unwrap_or(false) {
                 tracing::error!("the journal writer failed; the last entries may be missing");
             }
         });
