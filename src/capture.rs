@@ -8,6 +8,7 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::cassette::body::Fidelity;
 use crate::cassette::{Body, RecordedRequest, RecordedResponse, ORIGIN_PLACEHOLDER};
+use crate::journal::CapturedAnswer;
 use crate::origin::Origin;
 use crate::proxy::headers::is_hop_by_hop_name;
 use crate::redaction::Redactor;
@@ -83,12 +84,10 @@ impl Capture {
                     !is_hop_by_hop_name(name) && *name != http::header::CONTENT_LENGTH
                 })
                 .map(|(name, value)| {
-                    // Header values are nearly always visible ASCII, checked far faster than UTF-8.
-                    let value = value.to_str().map_or_else(
-                        |_| String::from_utf8_lossy(value.as_bytes()),
-                        std::borrow::Cow::Borrowed,
-                    );
-                    (name.as_str().to_owned(), self.placeholder(&value))
+                    (
+                        name.as_str().to_owned(),
+                        self.placeholder(&stored_value(value)),
+                    )
                 }),
         );
         let headers = stored;
@@ -102,29 +101,63 @@ impl Capture {
         response
     }
 
-    /// The journal's form of an upstream response: as [`Capture::response`], but a body over
-    /// `body_limit` is left out (the entry notes its size instead), and a body that redaction
-    /// would not change is kept as text, unparsed (the journal's readers show JSON as JSON).
-    /// This runs for every forwarded exchange in passthrough, so it stays cheap.
-    pub fn response_for_journal(
+    /// The journal's form of an upstream response: redacted and placeheld as
+    /// [`Capture::response`], but with its headers as one block of lines, a body over
+    /// `body_limit` left out (the entry notes its size instead), and a body that redaction would
+    /// not change kept as text, unparsed (the journal's readers show JSON as JSON). This runs
+    /// for every forwarded exchange in passthrough, so it stays cheap.
+    pub fn answer_for_journal(
         &self,
         status: StatusCode,
         headers: &HeaderMap,
         body: &[u8],
         body_limit: usize,
-    ) -> RecordedResponse {
-        if body.len() <= body_limit && self.redactor.may_change_response_body(body) {
-            return self.response(status, headers, body);
-        }
-        let mut response = self.response(status, headers, &[]);
-        if body.len() <= body_limit && !body.is_empty() {
+    ) -> CapturedAnswer {
+        let body = if body.is_empty() || body.len() > body_limit {
+            Body::Empty
+        } else if self.redactor.may_change_response_body(body) {
+            let mut body = Body::from_bytes(&self.placeheld(body), Fidelity::Exact);
+            self.redactor.response_body(&mut body);
+            body
+        } else {
             let body = self.placeheld(body);
-            response.body = match std::str::from_utf8(&body) {
+            match std::str::from_utf8(&body) {
                 Ok(text) => Body::Text(text.to_owned()),
                 Err(_) => Body::Binary(bytes::Bytes::copy_from_slice(&body)),
-            };
+            }
+        };
+        CapturedAnswer {
+            status: status.as_u16(),
+            headers: self.header_lines(headers),
+            body,
         }
-        response
+    }
+
+    /// A response's stored headers as `name: value\n` lines (see [`CapturedAnswer`]): one
+    /// allocation, where [`Capture::response`] makes two per header.
+    fn header_lines(&self, headers: &HeaderMap) -> String {
+        let stored = || {
+            headers.iter().filter(|(name, _)| {
+                !is_hop_by_hop_name(name) && *name != http::header::CONTENT_LENGTH
+            })
+        };
+        let size = stored()
+            .map(|(name, value)| name.as_str().len() + value.len() + 3)
+            .sum();
+        let mut lines = String::with_capacity(size);
+        for (name, value) in stored() {
+            let value = stored_value(value);
+            let value = match &self.upstream {
+                Some(upstream) => upstream.replace_in(&value, ORIGIN_PLACEHOLDER),
+                None => std::borrow::Cow::Borrowed(&*value),
+            };
+            let redacted = self.redactor.response_header(name.as_str(), &value);
+            lines.push_str(name.as_str());
+            lines.push_str(": ");
+            lines.push_str(redacted.as_deref().unwrap_or(&value));
+            lines.push('\n');
+        }
+        lines
     }
 
     /// A body with the upstream origin replaced by the placeholder.
@@ -141,6 +174,15 @@ impl Capture {
             None => value.to_owned(),
         }
     }
+}
+
+/// A header value as text. Header values are nearly always visible ASCII, checked far faster
+/// than UTF-8.
+fn stored_value(value: &http::HeaderValue) -> std::borrow::Cow<'_, str> {
+    value.to_str().map_or_else(
+        |_| String::from_utf8_lossy(value.as_bytes()),
+        std::borrow::Cow::Borrowed,
+    )
 }
 
 #[cfg(test)]
@@ -210,7 +252,7 @@ mod tests {
         let capture = Capture::new(Redactor::default(), upstream);
         let headers = HeaderMap::new();
         let clean = br#"[{"url":"https://ghes.example.com/api/v3/authorizations/1","token":""}]"#;
-        let resp = capture.response_for_journal(StatusCode::OK, &headers, clean, 1024);
+        let resp = capture.answer_for_journal(StatusCode::OK, &headers, clean, 1024);
         assert_eq!(
             resp.body,
             Body::Text(r#"[{"url":"{{origin}}/api/v3/authorizations/1","token":""}]"#.into())
@@ -218,14 +260,72 @@ mod tests {
         let token = format!("ghp_{}", "z".repeat(36));
         let secret = format!(r#"{{"id":1,"token":"{token}"}}"#);
         let resp =
-            capture.response_for_journal(StatusCode::CREATED, &headers, secret.as_bytes(), 1024);
+            capture.answer_for_journal(StatusCode::CREATED, &headers, secret.as_bytes(), 1024);
         assert_eq!(resp.body.as_json().unwrap()["token"], "");
-        let resp =
-            capture.response_for_journal(StatusCode::CREATED, &headers, secret.as_bytes(), 8);
+        let resp = capture.answer_for_journal(StatusCode::CREATED, &headers, secret.as_bytes(), 8);
         assert_eq!(
             resp.body,
             Body::Empty,
             "over the limit: left out, never parsed"
         );
+    }
+
+    #[test]
+    fn journal_header_lines_hold_what_a_cassette_would() {
+        let upstream = Origin::of_uri(&"https://ghes.example.com".parse().unwrap());
+        let rules = crate::redaction::RedactionRules {
+            headers: vec!["X-Request-Secret".to_owned()],
+            patterns: vec![regex::Regex::new("sess-[0-9]+").unwrap()],
+            ..Default::default()
+        };
+        let capture = Capture::new(Redactor::new(rules), upstream);
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("content-type", "application/json; charset=utf-8"),
+            ("connection", "keep-alive"),
+            ("content-length", "2"),
+            (
+                "location",
+                "https://ghes.example.com/api/v3/authorizations/1",
+            ),
+            (
+                "link",
+                "<https://ghes.example.com/api/v3/authorizations?page=2>; rel=\"next\"",
+            ),
+            ("set-cookie", "_gh_sess=abc123; path=/; secure"),
+            ("x-request-secret", "s3"),
+            ("x-trace", "sess-42 and sess-7"),
+            ("x-github-request-id", ""),
+        ] {
+            headers.append(
+                http::HeaderName::from_static(name),
+                http::HeaderValue::from_static(value),
+            );
+        }
+        headers.append(
+            "x-latin",
+            http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        let answer = capture.answer_for_journal(StatusCode::OK, &headers, b"{}", 1024);
+        let lines: Vec<(String, String)> = answer
+            .headers
+            .lines()
+            .map(|line| {
+                let (name, value) = line.split_once(": ").unwrap();
+                (name.to_owned(), value.to_owned())
+            })
+            .collect();
+        let stored = capture.response(StatusCode::OK, &headers, b"{}");
+        assert_eq!(lines, stored.headers);
+        assert_eq!(stored.headers.len(), 8, "hop-by-hop and length dropped");
+        assert!(answer
+            .headers
+            .contains("location: {{origin}}/api/v3/authorizations/1\n"));
+        assert!(answer
+            .headers
+            .contains("set-cookie: _gh_sess=REDACTED; path=/; secure\n"));
+        assert!(answer.headers.contains("x-request-secret: REDACTED\n"));
+        assert!(answer.headers.contains("x-trace: REDACTED and REDACTED\n"));
+        assert!(answer.headers.ends_with("x-latin: caf\u{fffd}\n"));
     }
 }

@@ -129,26 +129,41 @@ impl Redactor {
     /// Redacts a captured response in place.
     pub fn response(&self, response: &mut RecordedResponse) {
         for (name, value) in &mut response.headers {
-            if name == "set-cookie" {
-                *value = redact_set_cookie(value);
-            } else {
-                self.header(name, value);
+            if let Some(redacted) = self.response_header(name, value) {
+                *value = redacted;
             }
         }
+        self.response_body(&mut response.body);
+    }
+
+    /// What a response header's value (name in lower case) becomes when stored: `None` when it
+    /// stays as it is, so the usual header costs no allocation.
+    pub fn response_header(&self, name: &str, value: &str) -> Option<String> {
+        if name == "set-cookie" {
+            Some(redact_set_cookie(value))
+        } else if self.rules.headers.iter().any(|listed| listed == name) {
+            Some(MARKER.to_owned())
+        } else {
+            self.replaced(value)
+        }
+    }
+
+    /// Redacts a captured response body in place.
+    pub fn response_body(&self, body: &mut Body) {
         // JSON kept as text (compact JSON would not reproduce its bytes, e.g. Rails' `\u0026`
         // escapes) is redacted like JSON; when that removes anything, it is stored as JSON, since
         // a secret cannot stay for the sake of byte fidelity.
-        if let Body::Text(text) = &response.body {
+        if let Body::Text(text) = body {
             if let Ok(json) = serde_json::from_str::<Value>(text) {
                 let mut redacted = Body::Json(json.clone());
                 self.json_response_body(&mut redacted);
                 if redacted != Body::Json(json) {
-                    response.body = redacted;
+                    *body = redacted;
                     return;
                 }
             }
         }
-        self.json_response_body(&mut response.body);
+        self.json_response_body(body);
     }
 
     fn json_response_body(&self, body: &mut Body) {
@@ -233,11 +248,22 @@ impl Redactor {
 
     /// Replaces every match of the user's patterns by the marker.
     fn text(&self, text: &mut String) {
+        if let Some(replaced) = self.replaced(text) {
+            *text = replaced;
+        }
+    }
+
+    /// `text` with the patterns' matches replaced, or `None` when none matched.
+    fn replaced(&self, text: &str) -> Option<String> {
+        let mut out: Option<String> = None;
         for pattern in &self.rules.patterns {
-            if let std::borrow::Cow::Owned(replaced) = pattern.replace_all(text, MARKER) {
-                *text = replaced;
+            if let std::borrow::Cow::Owned(replaced) =
+                pattern.replace_all(out.as_deref().unwrap_or(text), MARKER)
+            {
+                out = Some(replaced);
             }
         }
+        out
     }
 }
 

@@ -14,15 +14,22 @@
 //! - every entry's id (`u64` each), so bounds and counts need no decompression;
 //! - the entries, LZ4-compressed (block format, size first). Each entry is three chunks, each
 //!   length first (`u32`; [`NONE`] for an absent chunk): the entry's JSON without its answer,
-//!   the answer's JSON without a text body, and that text body as raw bytes. Escaping a JSON
-//!   answer into a JSON string was the writer's largest cost.
+//!   the answer without a text body, and that text body as raw bytes. Escaping a JSON answer
+//!   into a JSON string was the writer's largest cost.
+//! - the answer chunk is in the *lines form*: the tag byte [`LINES_TAG`], the status (`u16`),
+//!   the headers as `name: value\n` lines (a chunk of its own, length first), then a body that
+//!   is not text as JSON (`{"json": ...}` or `{"base64": ...}`), or nothing. Header values hold
+//!   no line breaks, so the lines need no escaping: a captured answer's block is copied as it
+//!   is. A stored answer whose headers could not be read back from lines (only a hand-edited
+//!   cassette's), and every answer written before the lines form, is JSON instead
+//!   (`{"status":...,"headers":[[name, value], ...]}`), told apart by its first byte.
 //!
 //! A record that starts with `{` is a single JSON entry, as journals written before frames hold
 //! them.
 
 use std::sync::Arc;
 
-use super::JournalEntry;
+use super::{Answer, Draft, JournalEntry};
 use crate::cassette::{Body, RecordedResponse};
 
 /// The first byte of a frame (a bare JSON entry starts with `{`).
@@ -31,6 +38,8 @@ const FRAME_TAG: u8 = 0x01;
 const HEADER_LEN: usize = 1 + 4 + 4;
 /// The length of an absent chunk.
 const NONE: u32 = u32::MAX;
+/// The first byte of an answer chunk in the lines form (a JSON one starts with `{`).
+const LINES_TAG: u8 = 0x02;
 
 /// Why a record could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -43,47 +52,93 @@ pub enum FrameError {
     Json(#[from] serde_json::Error),
 }
 
-/// Encodes entries (oldest first, at least one) as a frame. Each entry's answer is lent to the
-/// frame and given back, so `entries` are as they were.
+/// Encodes drafts (oldest first, at least one) as a frame.
 ///
 /// # Errors
 /// When an entry cannot be encoded as JSON.
-pub fn encode(entries: &mut [JournalEntry]) -> Result<Vec<u8>, serde_json::Error> {
-    let mut payload = Vec::with_capacity(entries.len() * 2048);
-    for entry in entries.iter_mut() {
-        // The answer has chunks of its own (it may be shared with the replay set: it is moved
-        // out and back, never changed).
-        let answer = entry.response.take();
-        let encoded = put_entry(&mut payload, entry, answer.as_deref());
-        entry.response = answer;
-        encoded?;
+pub fn encode(drafts: &[Draft]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut payload = Vec::with_capacity(drafts.len() * 2048);
+    for draft in drafts {
+        put_entry(&mut payload, draft)?;
     }
-    let written = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+    let written = u32::try_from(drafts.len()).unwrap_or(u32::MAX);
     let compressed = lz4_flex::compress_prepend_size(&payload);
-    let mut frame = Vec::with_capacity(HEADER_LEN + 8 * entries.len() + compressed.len());
+    let mut frame = Vec::with_capacity(HEADER_LEN + 8 * drafts.len() + compressed.len());
     frame.push(FRAME_TAG);
     frame.extend_from_slice(&written.to_le_bytes());
     frame.extend_from_slice(&0u32.to_le_bytes());
-    for entry in entries.iter() {
-        frame.extend_from_slice(&entry.id.to_le_bytes());
+    for draft in drafts {
+        frame.extend_from_slice(&draft.entry.id.to_le_bytes());
     }
     frame.extend_from_slice(&compressed);
     Ok(frame)
 }
 
-/// Appends one entry's three chunks; `entry` comes without its `answer`.
-fn put_entry(
-    payload: &mut Vec<u8>,
-    entry: &JournalEntry,
-    answer: Option<&RecordedResponse>,
-) -> serde_json::Result<()> {
-    put_json(payload, entry)?;
-    match answer {
-        Some(answer) => put_json(payload, &AnswerHead(answer))?,
-        None => payload.extend_from_slice(&NONE.to_le_bytes()),
+/// Appends one entry's three chunks.
+fn put_entry(payload: &mut Vec<u8>, draft: &Draft) -> serde_json::Result<()> {
+    put_json(payload, &draft.entry)?;
+    let (status, headers, body) = match &draft.answer {
+        None => {
+            payload.extend_from_slice(&NONE.to_le_bytes());
+            payload.extend_from_slice(&NONE.to_le_bytes());
+            return Ok(());
+        }
+        Some(Answer::Captured(answer)) => {
+            (answer.status, Lines::Block(&answer.headers), &answer.body)
+        }
+        Some(Answer::Stored(answer)) if lines_hold(&answer.headers) => {
+            (answer.status, Lines::Pairs(&answer.headers), &answer.body)
+        }
+        Some(Answer::Stored(answer)) => {
+            put_json(payload, &AnswerHead(answer))?;
+            return put_text(payload, &answer.body);
+        }
+    };
+    let start = payload.len();
+    payload.extend_from_slice(&[0; 4]);
+    payload.push(LINES_TAG);
+    payload.extend_from_slice(&status.to_le_bytes());
+    let lines_at = payload.len();
+    payload.extend_from_slice(&[0; 4]);
+    match headers {
+        Lines::Block(block) => payload.extend_from_slice(block.as_bytes()),
+        Lines::Pairs(pairs) => {
+            for (name, value) in pairs {
+                payload.extend_from_slice(name.as_bytes());
+                payload.extend_from_slice(b": ");
+                payload.extend_from_slice(value.as_bytes());
+                payload.push(b'\n');
+            }
+        }
     }
-    match answer.map(|answer| &answer.body) {
-        Some(Body::Text(text)) => {
+    let lines_len = chunk_len(payload.len() - lines_at - 4)?;
+    payload[lines_at..lines_at + 4].copy_from_slice(&lines_len.to_le_bytes());
+    if !matches!(body, Body::Text(_) | Body::Empty) {
+        serde_json::to_writer(&mut *payload, body)?;
+    }
+    let len = chunk_len(payload.len() - start - 4)?;
+    payload[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    put_text(payload, body)
+}
+
+/// An answer's headers, as captured ([`crate::journal::CapturedAnswer`]) or as stored.
+enum Lines<'a> {
+    Block(&'a str),
+    Pairs(&'a [(String, String)]),
+}
+
+/// Whether headers read back the same from `name: value` lines: true for any header HTTP can
+/// carry (a hand-edited cassette might hold others; they go as JSON).
+fn lines_hold(headers: &[(String, String)]) -> bool {
+    headers.iter().all(|(name, value)| {
+        !name.contains(['\n', ':']) && !name.is_empty() && !value.contains('\n')
+    })
+}
+
+/// The third chunk: a text body, raw, or absent.
+fn put_text(payload: &mut Vec<u8>, body: &Body) -> serde_json::Result<()> {
+    match body {
+        Body::Text(text) => {
             payload.extend_from_slice(&chunk_len(text.len())?.to_le_bytes());
             payload.extend_from_slice(text.as_bytes());
         }
@@ -127,6 +182,34 @@ impl serde::Serialize for AnswerHead<'_> {
         }
         out.end()
     }
+}
+
+/// Reads an answer's chunk: JSON (as [`AnswerHead`] writes it), or the lines form.
+fn read_answer(chunk: &[u8]) -> Result<RecordedResponse, FrameError> {
+    let Some((&LINES_TAG, rest)) = chunk.split_first() else {
+        return Ok(serde_json::from_slice(chunk)?);
+    };
+    let (status, rest) = rest.split_first_chunk::<2>().ok_or(FrameError::Corrupt)?;
+    let mut rest = rest;
+    let lines = take_chunk(&mut rest)?.ok_or(FrameError::Corrupt)?;
+    let lines = std::str::from_utf8(lines).map_err(|_| FrameError::Corrupt)?;
+    let headers = lines
+        .split_terminator('\n')
+        .map(|line| {
+            let (name, value) = line.split_once(": ").ok_or(FrameError::Corrupt)?;
+            Ok((name.to_owned(), value.to_owned()))
+        })
+        .collect::<Result<_, FrameError>>()?;
+    let body = if rest.is_empty() {
+        Body::Empty
+    } else {
+        serde_json::from_slice(rest)?
+    };
+    Ok(RecordedResponse {
+        status: u16::from_le_bytes(*status),
+        headers,
+        body,
+    })
 }
 
 /// A record's header, read without decompressing anything.
@@ -232,7 +315,7 @@ pub fn decode(record: &[u8]) -> Result<Vec<JournalEntry>, FrameError> {
         }
         let mut entry: JournalEntry = serde_json::from_slice(entry)?;
         if let Some(answer) = answer {
-            let mut answer: RecordedResponse = serde_json::from_slice(answer)?;
+            let mut answer = read_answer(answer)?;
             if let Some(text) = text {
                 let text = std::str::from_utf8(text).map_err(|_| FrameError::Corrupt)?;
                 answer.body = Body::Text(text.to_owned());
@@ -265,7 +348,7 @@ fn take_chunk<'a>(rest: &mut &'a [u8]) -> Result<Option<&'a [u8]>, FrameError> {
 pub(crate) mod tests {
     use super::*;
     use crate::cassette::{RecordedRequest, RecordedResponse};
-    use crate::journal::{Mode, Outcome};
+    use crate::journal::{CapturedAnswer, Mode, Outcome};
 
     /// A plausible entry with this id.
     pub(crate) fn entry(id: u64) -> JournalEntry {
@@ -312,10 +395,15 @@ pub(crate) mod tests {
         entry
     }
 
+    /// Entries as the writer takes them (their answers beside them, as stored answers).
+    fn drafts(entries: &[JournalEntry]) -> Vec<Draft> {
+        entries.iter().cloned().map(Draft::from).collect()
+    }
+
     #[test]
     fn a_frame_gives_back_its_entries_and_summarises_them_without_decoding() {
-        let mut entries = vec![entry(10), entry(11), entry(15)];
-        let frame = encode(&mut entries).unwrap();
+        let entries = vec![entry(10), entry(11), entry(15)];
+        let frame = encode(&drafts(&entries)).unwrap();
         let summary = summary(&frame).unwrap();
         assert_eq!(summary.count(), 3);
         assert_eq!(summary.ids().unwrap().collect::<Vec<_>>(), [10, 11, 15]);
@@ -324,8 +412,8 @@ pub(crate) mod tests {
 
     #[test]
     fn a_cut_frame_no_longer_holds_its_first_entries() {
-        let mut entries = vec![entry(10), entry(11), entry(15)];
-        let frame = encode(&mut entries).unwrap();
+        let entries = vec![entry(10), entry(11), entry(15)];
+        let frame = encode(&drafts(&entries)).unwrap();
         let cut_once = cut(&frame, 1).unwrap();
         let cut_twice = cut(&cut_once, 1).unwrap();
         assert_eq!(summary(&cut_twice).unwrap().count(), 1);
@@ -353,18 +441,91 @@ pub(crate) mod tests {
         let parsed = answered(3, Body::Json(serde_json::json!({"id": 1})));
         let binary = answered(4, Body::Binary(bytes::Bytes::from_static(b"\xff\x00")));
         let empty = answered(5, Body::Empty);
-        let mut entries = vec![own, shared.clone(), parsed, binary, empty];
-        let before = entries.clone();
-        let frame = encode(&mut entries).unwrap();
-        assert_eq!(entries, before, "encoding gives every body back");
+        // Headers that lines cannot hold (a hand-edited cassette): the answer goes as JSON.
+        let mut odd = answered(6, Body::Text(json.to_owned()));
+        odd.response = Some(Arc::new(RecordedResponse {
+            headers: vec![("x-odd".to_owned(), "two\nlines".to_owned())],
+            ..RecordedResponse::clone(odd.response.as_ref().unwrap())
+        }));
+        let entries = vec![own, shared.clone(), parsed, binary, empty, odd];
+        let frame = encode(&drafts(&entries)).unwrap();
         let payload =
-            lz4_flex::decompress_size_prepended(&frame[HEADER_LEN + 8 * before.len()..]).unwrap();
-        let raw = payload
-            .windows(json.len())
-            .filter(|window| *window == json.as_bytes())
-            .count();
-        assert_eq!(raw, 2, "text answers go raw, shared or not");
-        assert_eq!(decode(&frame).unwrap(), before);
+            lz4_flex::decompress_size_prepended(&frame[HEADER_LEN + 8 * entries.len()..]).unwrap();
+        let count = |needle: &[u8]| {
+            payload
+                .windows(needle.len())
+                .filter(|window| *window == needle)
+                .count()
+        };
+        assert_eq!(
+            count(json.as_bytes()),
+            3,
+            "text answers go raw, shared or not"
+        );
+        assert_eq!(
+            count(b"content-type: application/json\n"),
+            5,
+            "headers go as lines"
+        );
+        assert_eq!(count(br#"[["x-odd","two\nlines"]]"#), 1);
+        assert_eq!(decode(&frame).unwrap(), entries);
+    }
+
+    #[test]
+    fn a_captured_answer_is_read_back_as_a_stored_one() {
+        let captured = CapturedAnswer {
+            status: 201,
+            headers: "content-type: application/json; charset=utf-8\nx-empty: \nlink: <{{origin}}/a?page=2>; rel=\"next\"\n"
+                .to_owned(),
+            body: Body::Text(r#"{"id":1}"#.to_owned()),
+        };
+        let mut expected = entry(1);
+        expected.response = Some(Arc::new(RecordedResponse {
+            status: 201,
+            headers: vec![
+                (
+                    "content-type".to_owned(),
+                    "application/json; charset=utf-8".to_owned(),
+                ),
+                ("x-empty".to_owned(), String::new()),
+                (
+                    "link".to_owned(),
+                    r#"<{{origin}}/a?page=2>; rel="next""#.to_owned(),
+                ),
+            ],
+            body: Body::Text(r#"{"id":1}"#.to_owned()),
+        }));
+        let mut headless = captured.clone();
+        headless.headers.clear();
+        headless.body = Body::Binary(bytes::Bytes::from_static(b"\x00"));
+        let frame = encode(&[
+            Draft {
+                entry: entry(1),
+                answer: Some(Answer::Captured(captured)),
+            },
+            Draft {
+                entry: entry(2),
+                answer: Some(Answer::Captured(headless)),
+            },
+        ])
+        .unwrap();
+        let decoded = decode(&frame).unwrap();
+        assert_eq!(decoded[0], expected);
+        let second = decoded[1].response.as_ref().unwrap();
+        assert!(second.headers.is_empty());
+        assert_eq!(
+            second.body,
+            Body::Binary(bytes::Bytes::from_static(b"\x00"))
+        );
+    }
+
+    #[test]
+    fn an_answer_written_as_json_by_an_earlier_build_is_still_read() {
+        let answer = answered(1, Body::Json(serde_json::json!({"id": 1})))
+            .response
+            .unwrap();
+        let chunk = serde_json::to_vec(&AnswerHead(&answer)).unwrap();
+        assert_eq!(read_answer(&chunk).unwrap(), *answer);
     }
 
     #[test]
@@ -377,7 +538,11 @@ pub(crate) mod tests {
 
     #[test]
     fn damaged_records_are_errors_not_panics() {
-        let frame = encode(&mut [entry(1), answered(2, Body::Text("{}".to_owned()))]).unwrap();
+        let frame = encode(&drafts(&[
+            entry(1),
+            answered(2, Body::Text("{}".to_owned())),
+        ]))
+        .unwrap();
         assert!(matches!(decode(&frame[..5]), Err(FrameError::Corrupt)));
         assert!(matches!(
             decode(&frame[..frame.len() - 3]),

@@ -99,12 +99,51 @@ pub struct JournalEntry {
     pub truncated: bool,
 }
 
+/// An exchange's answer, as the journal takes it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// A stored answer: a cassette's (shared with the replay set, so journaling copies
+    /// nothing) or one just recorded.
+    Stored(Arc<RecordedResponse>),
+    /// A forwarded answer in the journal's own form.
+    Captured(CapturedAnswer),
+}
+
+/// A forwarded answer as passthrough journals it ([`crate::capture::Capture::answer_for_journal`]):
+/// redacted like a stored answer, but its headers are one block of lines instead of two
+/// strings each. A GHES answer has some 26 headers, and allocating, escaping and freeing them
+/// one by one was most of what journaling every exchange cost; the block is written to the
+/// journal as it is, and reading a frame turns it back into a [`RecordedResponse`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CapturedAnswer {
+    pub status: u16,
+    /// `name: value\n` for each header, names in lower case, in the upstream's order (header
+    /// values hold no line breaks).
+    pub headers: String,
+    pub body: Body,
+}
+
+/// An entry on its way to the journal: its answer travels beside it, in the form it was
+/// captured in ([`JournalEntry::response`] is `None`); reading the frame puts it back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Draft {
+    pub entry: JournalEntry,
+    pub answer: Option<Answer>,
+}
+
+#[cfg(test)]
+impl From<JournalEntry> for Draft {
+    fn from(mut entry: JournalEntry) -> Self {
+        let answer = entry.response.take().map(Answer::Stored);
+        Self { entry, answer }
+    }
+}
+
 /// What the proxy knows of an exchange when it is done, before it becomes an entry.
 #[derive(Clone, Debug)]
 pub struct Exchange {
     pub request: RecordedRequest,
-    /// Shared with the replay set for replayed answers, so journaling copies nothing.
-    pub response: Option<Arc<RecordedResponse>>,
+    pub response: Option<Answer>,
     /// The bodies' sizes on the wire, to apply the body limit without printing them.
     pub request_size: usize,
     pub response_size: usize,
@@ -151,7 +190,7 @@ pub fn format_time(micros: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_micros(micros)).to_string()
 }
 
-impl JournalEntry {
+impl Draft {
     /// Builds an entry from a finished exchange.
     pub fn new(
         exchange: Exchange,
@@ -184,10 +223,16 @@ impl JournalEntry {
             (field("note"), field("note_url"), field("fingerprint"));
         let mut truncated = cap(&mut request.body, request_size, body_limit);
         if response_size > body_limit {
-            if let Some(shared) = &mut response {
-                let mut owned = RecordedResponse::clone(shared);
-                truncated |= cap(&mut owned.body, response_size, body_limit);
-                *shared = Arc::new(owned);
+            match &mut response {
+                Some(Answer::Stored(shared)) => {
+                    let mut owned = RecordedResponse::clone(shared);
+                    truncated |= cap(&mut owned.body, response_size, body_limit);
+                    *shared = Arc::new(owned);
+                }
+                Some(Answer::Captured(captured)) => {
+                    truncated |= cap(&mut captured.body, response_size, body_limit);
+                }
+                None => {}
             }
         }
         let credential = Some(crate::matching::identity(&request)).filter(|id| !id.is_empty());
@@ -196,7 +241,7 @@ impl JournalEntry {
             .next()
             .map(str::to_owned);
         let micros = now_micros();
-        Self {
+        let entry = JournalEntry {
             id: micros,
             time: format_time(micros),
             mode,
@@ -219,11 +264,17 @@ impl JournalEntry {
             cassette: cassette.map(|path| path.display().to_string()),
             interaction,
             request,
-            response,
+            response: None,
             truncated,
+        };
+        Self {
+            entry,
+            answer: response,
         }
     }
+}
 
+impl JournalEntry {
     /// Whether the exchange failed (an error status or a proxy-made answer).
     pub fn is_error(&self) -> bool {
         self.status >= 400 || matches!(self.outcome, Outcome::ReplayMiss | Outcome::UpstreamError)

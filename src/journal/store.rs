@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::frame::{self, FrameError};
-use super::{now_micros, Exchange, JournalConfig, JournalEntry, Mode};
+use super::{now_micros, Draft, Exchange, JournalConfig, JournalEntry, Mode};
 
 /// How many entries may wait for the writer before new ones are dropped.
 pub const QUEUE_CAPACITY: usize = 16_384;
@@ -380,25 +380,25 @@ impl Writer {
     /// [`FLUSH_INTERVAL`] old (the run loop flushes a quiet journal when the interval is up).
     /// Blocking.
     fn write(&mut self, pending: Vec<Pending>) {
-        let mut entries: Vec<JournalEntry> = pending
+        let drafts: Vec<Draft> = pending
             .into_iter()
             .map(|pending| {
-                let mut entry = JournalEntry::new(
+                let mut draft = Draft::new(
                     pending.exchange,
                     pending.mode,
                     &pending.client,
                     pending.total,
                     self.config.body_limit,
                 );
-                entry.id = entry.id.max(self.last_key + 1);
-                self.last_key = entry.id;
-                entry
+                draft.entry.id = draft.entry.id.max(self.last_key + 1);
+                self.last_key = draft.entry.id;
+                draft
             })
             .collect();
-        let Some(first) = entries.first().map(|entry| entry.id) else {
+        let Some(first) = drafts.first().map(|draft| draft.entry.id) else {
             return;
         };
-        let record = match frame::encode(&mut entries) {
+        let record = match frame::encode(&drafts) {
             Ok(record) => record,
             Err(err) => {
                 tracing::error!(cause = %err, "cannot encode journal entries");
@@ -409,7 +409,7 @@ impl Writer {
             tracing::error!(cause = %err, "cannot write to the journal");
             return;
         }
-        let count = entries.len() as u64;
+        let count = drafts.len() as u64;
         self.entries.fetch_add(count, Ordering::Relaxed);
         self.unflushed += count;
         self.enforce_bounds();
@@ -488,12 +488,9 @@ mod tests {
     fn writer_with(frames: &[std::ops::RangeInclusive<u64>], config: JournalConfig) -> Writer {
         let db = open_db(&config.dir).unwrap();
         for ids in frames {
-            let mut entries: Vec<JournalEntry> = ids.clone().map(entry).collect();
-            db.insert(
-                ids.start().to_be_bytes(),
-                frame::encode(&mut entries).unwrap(),
-            )
-            .unwrap();
+            let drafts: Vec<Draft> = ids.clone().map(|id| entry(id).into()).collect();
+            db.insert(ids.start().to_be_bytes(), frame::encode(&drafts).unwrap())
+                .unwrap();
         }
         Writer {
             entries: Arc::new(AtomicU64::new(count_entries(&db))),

@@ -32,7 +32,7 @@ use crate::capture::Capture;
 use crate::cassette::{Interaction, RecordedRequest};
 use crate::config::Latency;
 use crate::deprecation::DeprecationHeaders;
-use crate::journal::{Exchange, Journal, Mode, Outcome};
+use crate::journal::{Answer, Exchange, Journal, Mode, Outcome};
 use crate::metrics::Metrics;
 use crate::origin::Origin;
 use crate::recording::Recorder;
@@ -208,12 +208,12 @@ impl Proxy {
                 let response = self.replayed(replay, entry, origin, &captured).await;
                 let exchange = self.journal.as_ref().map(|_| Exchange {
                     status: response.status().as_u16(),
-                    response: Some(
+                    response: Some(Answer::Stored(
                         entry
                             .recorded
                             .clone()
                             .unwrap_or_else(|| Arc::new(entry.response.to_recorded())),
-                    ),
+                    )),
                     request_size,
                     response_size: response
                         .body()
@@ -252,20 +252,9 @@ impl Proxy {
                 (response, exchange)
             }
             Ok((mut head, decoded, latency)) => {
-                let stored = match (&self.recorder, &self.journal) {
-                    (Some(_), _) => {
-                        Some(self.capture.response(head.status, &head.headers, &decoded))
-                    }
-                    (None, Some(journal)) => Some(self.capture.response_for_journal(
-                        head.status,
-                        &head.headers,
-                        &decoded,
-                        journal.body_limit(),
-                    )),
-                    (None, None) => None,
-                };
-                let (captured, stored, outcome) = match (&self.recorder, stored) {
-                    (Some(recorder), Some(stored)) => {
+                let (captured, answer, outcome) = match (&self.recorder, &self.journal) {
+                    (Some(recorder), journal) => {
+                        let stored = self.capture.response(head.status, &head.headers, &decoded);
                         tracing::info!(http.request = %captured.summary(), http.status = stored.status, cassette.path = %recorder.path().display(), "recorded");
                         let interaction = Interaction {
                             request: captured,
@@ -275,13 +264,21 @@ impl Proxy {
                             ),
                         };
                         recorder.append(&interaction).await;
-                        (
-                            interaction.request,
-                            Some(interaction.response),
-                            Outcome::Recorded,
-                        )
+                        let answer = journal
+                            .as_ref()
+                            .map(|_| Answer::Stored(Arc::new(interaction.response)));
+                        (interaction.request, answer, Outcome::Recorded)
                     }
-                    (_, stored) => (captured, stored, Outcome::Forwarded),
+                    (None, Some(journal)) => {
+                        let answer = self.capture.answer_for_journal(
+                            head.status,
+                            &head.headers,
+                            &decoded,
+                            journal.body_limit(),
+                        );
+                        (captured, Some(Answer::Captured(answer)), Outcome::Forwarded)
+                    }
+                    (None, None) => (captured, None, Outcome::Forwarded),
                 };
                 self.inject_deprecation(&parts.uri, &mut head.headers);
                 let upstream_origin = &forwarder.upstream().origin;
@@ -297,7 +294,7 @@ impl Proxy {
                 let exchange = self.journal.as_ref().map(|_| Exchange {
                     status: head.status.as_u16(),
                     request: captured,
-                    response: stored.map(Arc::new),
+                    response: answer,
                     request_size,
                     response_size,
                     outcome,
