@@ -271,6 +271,9 @@ impl Redactor {
 /// `/applications/{client_id}/grants/{token}` (GHES 2.18's check/reset/revoke routes).
 fn redact_path_token(path: &str) -> String {
     let api = crate::scope::api_path(path);
+    if !api.starts_with("/applications/") {
+        return path.to_owned();
+    }
     let prefix = &path[..path.len() - api.len()];
     let segments: Vec<&str> = api.split('/').collect();
     match segments.as_slice() {

@@ -151,9 +151,10 @@ impl HeaderSource {
 }
 
 /// A response's headers, ready to serve. Each answer clones a map in recorded order (no hashing
-/// per request) and fills in the names with a computed value (`Date`, `X-RateLimit-Reset`, URLs
-/// with the origin) where they were recorded. The map is built when the interaction first
-/// answers, so loading a large cassette stays fast and interactions never served cost nothing.
+/// per request) and fills in the values that are computed (`Date`, `X-RateLimit-Reset`, URLs
+/// with the origin) at the positions they were recorded in. The map is built when the
+/// interaction first answers, so loading a large cassette stays fast and interactions never
+/// served cost nothing.
 #[derive(Clone, Debug, Default)]
 pub struct PreparedHeaders {
     /// Every header line in recorded order, with where its value comes from.
@@ -165,30 +166,46 @@ pub struct PreparedHeaders {
 struct ReadyHeaders {
     /// Every header; a computed one holds an empty value until it is filled in.
     map: HeaderMap,
-    /// For each name with a computed value, the positions in `list` of all its lines.
-    computed: Vec<(HeaderName, Vec<usize>)>,
+    /// For each computed value, in the order the map's iterator yields it: its position in
+    /// that order and its line in `list`.
+    computed: Vec<(usize, usize)>,
 }
 
 impl ReadyHeaders {
     fn new(list: &[(HeaderName, HeaderSource)]) -> Self {
-        let mut computed: Vec<(HeaderName, Vec<usize>)> = Vec::new();
-        for (name, source) in list {
-            if !matches!(source, HeaderSource::Fixed(_))
-                && !computed.iter().any(|(known, _)| known == name)
-            {
-                computed.push((name.clone(), Vec::new()));
-            }
-        }
         let mut map = HeaderMap::with_capacity(list.len());
-        for (index, (name, source)) in list.iter().enumerate() {
-            if let Some((_, lines)) = computed.iter_mut().find(|(known, _)| known == name) {
-                lines.push(index);
-            }
+        for (name, source) in list {
             let value = match source {
                 HeaderSource::Fixed(value) => value.clone(),
                 _ => HeaderValue::from_static(""),
             };
             map.append(name.clone(), value);
+        }
+        // The map yields all the values of a name together, at its first line, in the order
+        // they were appended: the nth value of a name is its nth line.
+        let mut seen: Vec<(&HeaderName, usize)> = Vec::new();
+        let mut computed = Vec::new();
+        for (position, name) in map.iter().map(|(name, _)| name).enumerate() {
+            let nth = match seen.iter_mut().find(|(known, _)| *known == name) {
+                Some((_, count)) => {
+                    *count += 1;
+                    *count
+                }
+                None => {
+                    seen.push((name, 0));
+                    0
+                }
+            };
+            let line = list
+                .iter()
+                .enumerate()
+                .filter(|(_, (listed, _))| listed == name)
+                .nth(nth)
+                .map(|(line, _)| line)
+                .expect("every value in the map came from a line");
+            if !matches!(list[line].1, HeaderSource::Fixed(_)) {
+                computed.push((position, line));
+            }
         }
         Self { map, computed }
     }
@@ -213,22 +230,24 @@ impl PreparedHeaders {
     ) -> HeaderMap {
         let ready = self.ready.get_or_init(|| ReadyHeaders::new(&self.list));
         let mut headers = ready.map.clone();
-        for (name, lines) in &ready.computed {
-            if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
-                let values: Option<Vec<HeaderValue>> = lines
-                    .iter()
-                    .map(|&line| self.list[line].1.value(origin, date, shift))
-                    .collect();
-                match values {
-                    Some(values) => {
-                        for (slot, value) in entry.iter_mut().zip(values) {
-                            *slot = value;
-                        }
-                    }
-                    // Never serve a value with the placeholder still in it.
-                    None => drop(entry.remove_entry_mult()),
-                }
+        let mut unfilled: Option<Vec<HeaderName>> = None;
+        let mut computed = ready.computed.iter().peekable();
+        for (position, (name, slot)) in headers.iter_mut().enumerate() {
+            let Some(&&(at, line)) = computed.peek() else {
+                break;
+            };
+            if at != position {
+                continue;
             }
+            computed.next();
+            match self.list[line].1.value(origin, date, shift) {
+                Some(value) => *slot = value,
+                None => unfilled.get_or_insert_with(Vec::new).push(name.clone()),
+            }
+        }
+        // Never serve a value with the placeholder still in it.
+        for name in unfilled.into_iter().flatten() {
+            headers.remove(&name);
         }
         match only {
             None => headers,
@@ -927,6 +946,10 @@ mod tests {
             .map(|(_, source)| matches!(source, HeaderSource::Fixed(_)))
             .collect();
         assert_eq!(sources, [true, true, false, true, true, false, false]);
+        // An origin that cannot go into a header: no value of that name is served half-filled.
+        let served = headers.render("http://h\n", &date, 0, None);
+        assert!(served.get("link").is_none());
+        assert_eq!(served.len(), 5);
     }
 
     fn interaction(method: &str, path: &str, status: u16, body: &str) -> Interaction {
