@@ -145,15 +145,21 @@ impl Capture {
             .map(|(name, value)| name.as_str().len() + value.len() + 3)
             .sum();
         let mut lines = String::with_capacity(size);
+        let redacts_headers = self.redactor.redacts_response_headers();
         for (name, value) in stored() {
             let value = stored_value(value);
             let value = match &self.upstream {
                 Some(upstream) => upstream.replace_in(&value, ORIGIN_PLACEHOLDER),
                 None => std::borrow::Cow::Borrowed(&*value),
             };
-            let redacted = self.redactor.response_header(name.as_str(), &value);
+            let redacted = if redacts_headers || name == http::header::SET_COOKIE {
+                self.redactor.response_header(name.as_str(), &value)
+            } else {
+                None
+            };
             lines.push_str(name.as_str());
-            lines.push_str(": ");
+            lines.push(':');
+            lines.push(' ');
             lines.push_str(redacted.as_deref().unwrap_or(&value));
             lines.push('\n');
         }
@@ -327,5 +333,13 @@ mod tests {
         assert!(answer.headers.contains("x-request-secret: REDACTED\n"));
         assert!(answer.headers.contains("x-trace: REDACTED and REDACTED\n"));
         assert!(answer.headers.ends_with("x-latin: caf\u{fffd}\n"));
+        // Without user rules only Set-Cookie changes.
+        let capture = Capture::new(Redactor::default(), None);
+        let answer = capture.answer_for_journal(StatusCode::OK, &headers, b"", 1024);
+        assert!(answer
+            .headers
+            .contains("set-cookie: _gh_sess=REDACTED; path=/; secure\n"));
+        assert!(answer.headers.contains("x-request-secret: s3\n"));
+        assert!(answer.headers.contains("x-trace: sess-42 and sess-7\n"));
     }
 }

@@ -136,6 +136,12 @@ impl Redactor {
         self.response_body(&mut response.body);
     }
 
+    /// Whether any response header but `Set-Cookie` can change: only through the user's rules
+    /// (a captured answer's headers skip [`Redactor::response_header`] otherwise).
+    pub fn redacts_response_headers(&self) -> bool {
+        !self.rules.headers.is_empty() || !self.rules.patterns.is_empty()
+    }
+
     /// What a response header's value (name in lower case) becomes when stored: `None` when it
     /// stays as it is, so the usual header costs no allocation.
     pub fn response_header(&self, name: &str, value: &str) -> Option<String> {
