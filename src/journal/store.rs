@@ -57,7 +57,7 @@ pub enum JournalError {
 struct Pending {
     exchange: Exchange,
     mode: Mode,
-    client: String,
+    client: Arc<str>,
     total: Duration,
 }
 
@@ -162,7 +162,7 @@ impl Journal {
     }
 
     /// Queues an exchange; never waits. When the queue is full the entry is dropped and counted.
-    pub fn record(&self, exchange: Exchange, mode: Mode, client: String, total: Duration) {
+    pub fn record(&self, exchange: Exchange, mode: Mode, client: Arc<str>, total: Duration) {
         let sender = self.sender.lock().expect("journal lock poisoned");
         let Some(sender) = sender.as_ref() else {
             return;

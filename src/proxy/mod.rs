@@ -141,16 +141,19 @@ impl Proxy {
         let outcome = exchange.as_ref().map(|exchange| exchange.outcome);
         let operation = crate::operations::operation(method.as_str(), &path);
         self.metrics.observe(operation, status, outcome, elapsed);
+        let peer = memo.peer(conn);
         if let (Some(journal), Some(exchange)) = (&self.journal, exchange) {
-            journal.record(exchange, self.mode, conn.peer.to_string(), elapsed);
+            journal.record(exchange, self.mode, Arc::clone(peer), elapsed);
         }
         let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let operation = operation.unwrap_or("other");
         let outcome = outcome.map_or("forwarded", Outcome::as_str);
+        // Fields as Display (`%`): a `&str` field is written with `Debug`, escaped character by
+        // character, and passthrough writes this line for every exchange.
         if self.mode == Mode::Passthrough {
-            tracing::info!(client.addr = %conn.peer, http.method = %method, operation, http.status = status, elapsed_us, outcome, "exchange");
+            tracing::info!(client.addr = %peer, http.method = %method, operation = %operation, http.status = status, elapsed_us, outcome = %outcome, "exchange");
         } else {
-            tracing::debug!(client.addr = %conn.peer, http.method = %method, http.path = %path, operation, http.status = status, elapsed_us, outcome, "exchange");
+            tracing::debug!(client.addr = %peer, http.method = %method, http.path = %path, operation = %operation, http.status = status, elapsed_us, outcome = %outcome, "exchange");
         }
         response
     }
@@ -630,13 +633,20 @@ fn rewrite_url_headers(headers: &mut HeaderMap, from: &Origin, to: &Origin) {
 }
 
 /// What a connection remembers between its requests: a client sends the same `Host` on each,
-/// so the origin it addressed is worked out once.
+/// so the origin it addressed is worked out once; and its address as text, for log lines and
+/// the journal.
 #[derive(Debug, Default)]
 pub struct ConnMemo {
     origin: std::sync::Mutex<Option<(HeaderValue, Arc<Origin>)>>,
+    peer: std::sync::OnceLock<Arc<str>>,
 }
 
 impl ConnMemo {
+    /// The client's address as text (`127.0.0.1:50000`).
+    fn peer(&self, conn: ConnInfo) -> &Arc<str> {
+        self.peer.get_or_init(|| conn.peer.to_string().into())
+    }
+
     /// The proxy's own origin as the client addressed it: the request's authority (HTTP/2) or
     /// `Host`, else the listening address.
     fn client_origin(&self, request: &Request<Incoming>, conn: ConnInfo) -> Arc<Origin> {
