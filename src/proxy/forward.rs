@@ -45,6 +45,8 @@ pub struct Forwarder {
     client: Client<HttpsConnector, ProxyBody>,
     upstream: Upstream,
     response_timeout: Duration,
+    /// `Host` for a plain-HTTP upstream, made once (see [`plain_http_host`]).
+    host: Option<HeaderValue>,
 }
 
 impl Forwarder {
@@ -70,6 +72,7 @@ impl Forwarder {
             .build(https);
         Self {
             client,
+            host: plain_http_host(&upstream.base),
             upstream,
             response_timeout,
         }
@@ -153,7 +156,10 @@ impl Forwarder {
         let headers = request.headers_mut();
         *headers = parts.headers.clone();
         strip_hop_by_hop(headers);
-        headers.remove(header::HOST);
+        match &self.host {
+            Some(host) => headers.insert(header::HOST, host.clone()),
+            None => headers.remove(header::HOST),
+        };
         if identity {
             headers.insert(
                 header::ACCEPT_ENCODING,
@@ -164,11 +170,28 @@ impl Forwarder {
     }
 }
 
+/// The `Host` of requests to a plain-HTTP upstream, as hyper-util's client would set it (host,
+/// and the port unless it is 80). Such a connection is always HTTP/1.1 (no h2c), so `Host` can
+/// be set once here rather than formatted by the client for every request. Over TLS, ALPN may
+/// pick HTTP/2, where the authority goes in `:authority` instead: the client sets it then.
+fn plain_http_host(base: &Uri) -> Option<HeaderValue> {
+    if base.scheme() != Some(&http::uri::Scheme::HTTP) {
+        return None;
+    }
+    let host = base.host()?;
+    let value = match base.port_u16() {
+        Some(port) if port != 80 => format!("{host}:{port}"),
+        _ => host.to_owned(),
+    };
+    HeaderValue::from_str(&value).ok()
+}
+
 /// Who the request came from, for `X-Forwarded-*` (RFC 7239's de-facto predecessors, which
 /// GHES and its load balancers read).
 #[derive(Clone, Debug)]
 pub struct Forwarded {
-    pub client: std::net::IpAddr,
+    /// The client's IP address, as text.
+    pub client: HeaderValue,
     /// `http` or `https`: how the client reached the proxy.
     pub proto: &'static str,
     /// The Host the client addressed.
@@ -182,12 +205,13 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 impl Forwarded {
     fn apply(&self, headers: &mut http::HeaderMap) {
         headers.reserve(3);
-        let client = self.client.to_string();
         let forwarded_for = match headers.get(&X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
-            Some(earlier) => HeaderValue::from_bytes(&[earlier, b", ", client.as_bytes()].concat()),
-            None => HeaderValue::from_str(&client),
+            Some(earlier) => {
+                HeaderValue::from_bytes(&[earlier, b", ", self.client.as_bytes()].concat()).ok()
+            }
+            None => Some(self.client.clone()),
         };
-        if let Ok(value) = forwarded_for {
+        if let Some(value) = forwarded_for {
             headers.insert(X_FORWARDED_FOR, value);
         }
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(self.proto));
@@ -259,6 +283,22 @@ pub fn decode(encoding: &str, body: Bytes) -> Result<Bytes, String> {
 mod tests {
     use super::*;
     use std::io::Write as _;
+
+    #[test]
+    fn a_plain_http_upstream_gets_its_host_set_once() {
+        let host = |uri: &str| plain_http_host(&uri.parse().unwrap());
+        assert_eq!(host("http://127.0.0.1:8080").unwrap(), "127.0.0.1:8080");
+        assert_eq!(
+            host("http://ghes.example.com:80").unwrap(),
+            "ghes.example.com"
+        );
+        assert_eq!(host("http://ghes.example.com").unwrap(), "ghes.example.com");
+        assert_eq!(host("http://[::1]:9000").unwrap(), "[::1]:9000");
+        assert!(
+            host("https://ghes.example.com").is_none(),
+            "TLS may be HTTP/2"
+        );
+    }
 
     #[test]
     fn decodes_gzip_and_brotli() {

@@ -116,7 +116,7 @@ impl Proxy {
         }
         let origin = memo.client_origin(&request, conn);
         let forwarded = self.forwarded_headers.then(|| Forwarded {
-            client: conn.peer.ip(),
+            client: memo.peer_ip(conn).clone(),
             proto: if conn.tls { "https" } else { "http" },
             host: request.headers().get(header::HOST).cloned().or_else(|| {
                 request
@@ -633,15 +633,24 @@ fn rewrite_url_headers(headers: &mut HeaderMap, from: &Origin, to: &Origin) {
 }
 
 /// What a connection remembers between its requests: a client sends the same `Host` on each,
-/// so the origin it addressed is worked out once; and its address as text, for log lines and
-/// the journal.
+/// so the origin it addressed is worked out once; and its address as text, for log lines, the
+/// journal and `X-Forwarded-For`.
 #[derive(Debug, Default)]
 pub struct ConnMemo {
     origin: std::sync::Mutex<Option<(HeaderValue, Arc<Origin>)>>,
     peer: std::sync::OnceLock<Arc<str>>,
+    peer_ip: std::sync::OnceLock<HeaderValue>,
 }
 
 impl ConnMemo {
+    /// The client's IP address as a header value (`X-Forwarded-For`).
+    fn peer_ip(&self, conn: ConnInfo) -> &HeaderValue {
+        self.peer_ip.get_or_init(|| {
+            HeaderValue::from_str(&conn.peer.ip().to_string())
+                .expect("an IP address is a valid header value")
+        })
+    }
+
     /// The client's address as text (`127.0.0.1:50000`).
     fn peer(&self, conn: ConnInfo) -> &Arc<str> {
         self.peer.get_or_init(|| conn.peer.to_string().into())
