@@ -16,13 +16,14 @@
 //!   length first (`u32`; [`NONE`] for an absent chunk): the entry's JSON without its answer,
 //!   the answer without a text body, and that text body as raw bytes. Escaping a JSON answer
 //!   into a JSON string was the writer's largest cost.
-//! - the answer chunk is in the *lines form*: the tag byte [`LINES_TAG`], the status (`u16`),
-//!   the headers as `name: value\n` lines (a chunk of its own, length first), then a body that
-//!   is not text as JSON (`{"json": ...}` or `{"base64": ...}`), or nothing. Header values hold
-//!   no line breaks, so the lines need no escaping: a captured answer's block is copied as it
-//!   is. A stored answer whose headers could not be read back from lines (only a hand-edited
-//!   cassette's), and every answer written before the lines form, is JSON instead
-//!   (`{"status":...,"headers":[[name, value], ...]}`), told apart by its first byte.
+//!
+//! The answer chunk is in the *lines form*: the tag byte [`LINES_TAG`], the status (`u16`), the
+//! headers as `name: value\n` lines (a chunk of its own, length first), then a body that is not
+//! text as JSON (`{"json": ...}` or `{"base64": ...}`), or nothing. Header values hold no line
+//! breaks, so the lines need no escaping: a captured answer's block is copied as it is. A stored
+//! answer whose headers could not be read back from lines (only a hand-edited cassette's), and
+//! every answer written before the lines form, is JSON instead
+//! (`{"status":...,"headers":[[name, value], ...]}`), told apart by its first byte.
 //!
 //! A record that starts with `{` is a single JSON entry, as journals written before frames hold
 //! them.

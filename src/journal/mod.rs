@@ -281,7 +281,7 @@ impl JournalEntry {
     }
 }
 
-/// Cuts a body to `limit` bytes; returns whether it did.
+/// Replaces a body over `limit` bytes with a note of its size; returns whether it did.
 fn cap(body: &mut Body, size: usize, limit: usize) -> bool {
     if size <= limit {
         return false;
@@ -290,4 +290,109 @@ fn cap(body: &mut Body, size: usize, limit: usize) -> bool {
         "(body of {size} bytes not journaled: over the {limit}-byte journal body limit)"
     ));
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cassette::RecordedRequest;
+
+    fn exchange(body: Body, answer: Option<Answer>, sizes: (usize, usize)) -> Exchange {
+        Exchange {
+            request: RecordedRequest {
+                method: "POST".to_owned(),
+                path: "/api/v3/authorizations".to_owned(),
+                query: Vec::new(),
+                headers: vec![("user-agent".to_owned(), "legacy-cli/1.0".to_owned())],
+                body,
+            },
+            response: answer,
+            request_size: sizes.0,
+            response_size: sizes.1,
+            status: 201,
+            outcome: Outcome::Forwarded,
+            upstream_latency: Some(Duration::from_micros(120)),
+            cassette: None,
+            interaction: None,
+        }
+    }
+
+    fn draft(exchange: Exchange, limit: usize) -> Draft {
+        Draft::new(
+            exchange,
+            Mode::Passthrough,
+            "127.0.0.1:50000",
+            Duration::from_micros(150),
+            limit,
+        )
+    }
+
+    #[test]
+    fn bodies_over_the_limit_are_left_out_and_the_entry_says_so() {
+        let request = Body::Json(serde_json::json!({"note": "ci", "scopes": ["repo"]}));
+        let captured = CapturedAnswer {
+            status: 201,
+            headers: "content-type: application/json\n".to_owned(),
+            body: Body::Text("x".repeat(64)),
+        };
+        let kept = draft(
+            exchange(
+                request.clone(),
+                Some(Answer::Captured(captured.clone())),
+                (40, 64),
+            ),
+            64,
+        );
+        assert!(!kept.entry.truncated);
+        assert_eq!(kept.entry.request.body, request);
+        assert_eq!(
+            kept.entry.note.as_deref(),
+            Some("ci"),
+            "read before the cut"
+        );
+        assert_eq!(kept.answer, Some(Answer::Captured(captured.clone())));
+
+        let cut = draft(
+            exchange(request.clone(), Some(Answer::Captured(captured)), (40, 65)),
+            39,
+        );
+        assert!(cut.entry.truncated);
+        assert_eq!(cut.entry.note.as_deref(), Some("ci"), "read before the cut");
+        let note = |size: usize| {
+            Body::Text(format!(
+                "(body of {size} bytes not journaled: over the 39-byte journal body limit)"
+            ))
+        };
+        assert_eq!(cut.entry.request.body, note(40));
+        let Some(Answer::Captured(answer)) = cut.answer else {
+            panic!("the answer stays captured");
+        };
+        assert_eq!(answer.body, note(65));
+        assert_eq!(answer.headers, "content-type: application/json\n");
+
+        // A replayed answer is shared with the replay set: the entry gets its own copy.
+        let shared = Arc::new(RecordedResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: Body::Text("y".repeat(65)),
+        });
+        let cut = draft(
+            exchange(
+                Body::Empty,
+                Some(Answer::Stored(Arc::clone(&shared))),
+                (0, 65),
+            ),
+            39,
+        );
+        assert!(cut.entry.truncated);
+        let Some(Answer::Stored(answer)) = cut.answer else {
+            panic!("the answer stays stored");
+        };
+        assert_eq!(answer.body, note(65));
+        assert_eq!(
+            shared.body,
+            Body::Text("y".repeat(65)),
+            "the shared answer is untouched"
+        );
+    }
 }
