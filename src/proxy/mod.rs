@@ -115,7 +115,8 @@ impl Proxy {
             return admin::handle(self, request).await;
         }
         let origin = memo.client_origin(&request, conn);
-        let forwarded = self.forwarded_headers.then(|| Forwarded {
+        // Only a proxy that forwards needs them (replay never does).
+        let forwarded = (self.forwarded_headers && self.forwarder.is_some()).then(|| Forwarded {
             client: memo.peer_ip(conn).clone(),
             proto: if conn.tls { "https" } else { "http" },
             host: request.headers().get(header::HOST).cloned().or_else(|| {
