@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release --example loadbench -- [--duration 5s] [--warmup 1s] [--slices 5]
-//!     [--connections 1,64] [--only replay,passthrough,passthrough-journal,record]
+//!     [--connections 1,64] [--only replay,passthrough,passthrough-journal,record,record-journal]
 //!     [--json FILE] [--ghes-vcr PATH]
 //! ```
 //!
@@ -25,6 +25,12 @@
 //!   temporary cassette. Every request (warm-up included) is recorded: each is on disk (appended
 //!   to the cassette's recording log, or in a whole-file save when the log has outgrown the
 //!   cassette) before its answer is sent, so this one measures the disk as much as the proxy.
+//! - `record-journal`: the same with `--journal DIR` (a fresh temporary directory).
+//!
+//! Besides each row's ratios to the baseline, the report prints each journal's on/off
+//! throughput (`passthrough-journal` ÷ `passthrough`, `record-journal` ÷ `record`) and record's
+//! throughput as a share of passthrough's (`record` ÷ `passthrough`), directly and with each
+//! first divided by its own baseline slices.
 //!
 //! Each ghes-vcr is a separate process started from the built binary (`target/release/ghes-vcr`,
 //! next to this example's directory) with a cleared environment plus `HOME=<temp dir>`, on
@@ -51,8 +57,8 @@
 //! when its last answer is in, so two loads never overlap. The proxy row's ratios divide by the
 //! baseline slices that alternated with it; the baseline rows gather all baseline slices of the
 //! run, and the report prints how far apart the fastest and slowest baseline slices were. With
-//! the defaults (2 connection counts × 4 proxies × (1 s warm-up × 2 + 5 s × 2)) the run takes
-//! about two minutes.
+//! the defaults (2 connection counts × 5 proxies × (1 s warm-up × 2 + 5 s × 2)) the run takes
+//! about three minutes.
 //!
 //! # Reading the results
 //!
@@ -150,15 +156,17 @@ enum Target {
     Passthrough,
     PassthroughJournal,
     Record,
+    RecordJournal,
 }
 
 impl Target {
-    const ALL: [Target; 5] = [
+    const ALL: [Target; 6] = [
         Target::Baseline,
         Target::Replay,
         Target::Passthrough,
         Target::PassthroughJournal,
         Target::Record,
+        Target::RecordJournal,
     ];
 
     fn name(self) -> &'static str {
@@ -168,6 +176,7 @@ impl Target {
             Target::Passthrough => "passthrough",
             Target::PassthroughJournal => "passthrough-journal",
             Target::Record => "record",
+            Target::RecordJournal => "record-journal",
         }
     }
 }
@@ -322,25 +331,27 @@ fn run(args: &Args) -> anyhow::Result<()> {
                     home.path(),
                 )?)
             }
-            Target::Record => {
-                let cassette = home.path().join("record.json");
-                Some(Proxy::start(
-                    &binary,
+            Target::Record | Target::RecordJournal => {
+                let cassette = home.path().join(format!("{}.json", target.name()));
+                let journal = home.path().join("record-journal");
+                let journal_args = if target == Target::RecordJournal {
+                    ["--journal", path_arg(&journal)?]
+                } else {
+                    ["--no-journal", ""]
+                };
+                let mut command = vec![
                     "record",
-                    &[
-                        "record",
-                        "--mode",
-                        "all",
-                        "--upstream",
-                        &upstream,
-                        "--cassette",
-                        path_arg(&cassette)?,
-                        "--listen",
-                        "127.0.0.1:0",
-                        "--no-journal",
-                    ],
-                    home.path(),
-                )?)
+                    "--mode",
+                    "all",
+                    "--upstream",
+                    &upstream,
+                    "--cassette",
+                    path_arg(&cassette)?,
+                    "--listen",
+                    "127.0.0.1:0",
+                ];
+                command.extend(journal_args.into_iter().filter(|arg| !arg.is_empty()));
+                Some(Proxy::start(&binary, target.name(), &command, home.path())?)
             }
         };
         let addr = proxy.as_ref().map_or(baseline.addr, |p| p.addr);
@@ -364,20 +375,24 @@ fn run(args: &Args) -> anyhow::Result<()> {
         }
 
         if let Some(proxy) = proxy.as_mut() {
-            if matches!(target, Target::PassthroughJournal | Target::Record) {
+            if matches!(
+                target,
+                Target::PassthroughJournal | Target::Record | Target::RecordJournal
+            ) {
                 match load_rt.block_on(health(proxy.addr, &load)) {
                     Ok(health) => {
-                        let key = if target == Target::Record {
-                            "record"
-                        } else {
-                            "passthrough_journal"
-                        };
-                        let part = if target == Target::Record {
-                            health.get("recording").cloned().unwrap_or(Value::Null)
-                        } else {
-                            health.get("journal").cloned().unwrap_or(Value::Null)
-                        };
-                        notes.insert(key, part);
+                        let part = |name: &str| health.get(name).cloned().unwrap_or(Value::Null);
+                        match target {
+                            Target::Record => {
+                                notes.insert("record", part("recording"));
+                            }
+                            Target::RecordJournal => {
+                                notes.insert("record_journal", part("journal"));
+                            }
+                            _ => {
+                                notes.insert("passthrough_journal", part("journal"));
+                            }
+                        }
                     }
                     Err(err) => warnings.push(format!(
                         "{}: cannot read GET /__ghes-vcr/health: {err:#}",
@@ -1388,21 +1403,28 @@ impl Report<'_> {
             );
         }
 
-        let journal_ratios = self.journal_ratios();
-        if !journal_ratios.is_empty() {
-            println!();
-            for (connections, ratio, normalized) in &journal_ratios {
+        for (label, _, top, bottom) in COMPARED {
+            let ratios = self.throughput_ratios(top, bottom);
+            if !ratios.is_empty() {
+                println!();
+            }
+            for (connections, ratio, normalized) in &ratios {
                 println!(
-                    "passthrough journal on/off throughput, {connections} conns: {ratio:.3} (each ÷ its baseline slices first: {})",
+                    "{label} throughput, {connections} conns: {ratio:.3} (each ÷ its baseline slices first: {})",
                     fmt_ratio(*normalized)
                 );
             }
         }
-        if let Some(journal) = self.notes.get("passthrough_journal") {
-            println!(
-                "passthrough journal (GET /__ghes-vcr/health before stopping): dropped {}, written {}, queued {}, entries {}",
-                journal["dropped"], journal["written"], journal["queued"], journal["entries"]
-            );
+        for (label, key) in [
+            ("passthrough journal", "passthrough_journal"),
+            ("record journal", "record_journal"),
+        ] {
+            if let Some(journal) = self.notes.get(key) {
+                println!(
+                    "{label} (GET /__ghes-vcr/health before stopping): dropped {}, written {}, queued {}, entries {}",
+                    journal["dropped"], journal["written"], journal["queued"], journal["entries"]
+                );
+            }
         }
         if let Some(recording) = self.notes.get("record") {
             println!(
@@ -1430,15 +1452,15 @@ impl Report<'_> {
         }
     }
 
-    /// Passthrough throughput with the journal on divided by with it off, per connection
-    /// count: directly, and with each first divided by its own baseline slices (which cancels
-    /// the machine's drift between the two).
-    fn journal_ratios(&self) -> Vec<(usize, f64, Option<f64>)> {
+    /// One target's throughput divided by another's, per connection count: directly, and with
+    /// each first divided by its own baseline slices (which cancels the machine's drift
+    /// between the two).
+    fn throughput_ratios(&self, top: Target, bottom: Target) -> Vec<(usize, f64, Option<f64>)> {
         self.connections
             .iter()
             .filter_map(|&connections| {
-                let on = self.find(Target::PassthroughJournal, connections)?;
-                let off = self.find(Target::Passthrough, connections)?;
+                let on = self.find(top, connections)?;
+                let off = self.find(bottom, connections)?;
                 let (on_rps, off_rps) = (on.outcome.rps(), off.outcome.rps());
                 if off_rps <= 0.0 {
                     return None;
@@ -1516,15 +1538,19 @@ impl Report<'_> {
                 })
             })
             .collect();
-        let journal_ratios: serde_json::Map<String, Value> = self
-            .journal_ratios()
-            .into_iter()
-            .map(|(connections, ratio, normalized)| {
-                let value =
-                    json!({"direct": ratio, "each_divided_by_its_baseline_slices": normalized});
-                (connections.to_string(), value)
-            })
-            .collect();
+        let mut comparisons = serde_json::Map::new();
+        for (_, key, top, bottom) in COMPARED {
+            let ratios: serde_json::Map<String, Value> = self
+                .throughput_ratios(top, bottom)
+                .into_iter()
+                .map(|(connections, ratio, normalized)| {
+                    let value =
+                        json!({"direct": ratio, "each_divided_by_its_baseline_slices": normalized});
+                    (connections.to_string(), value)
+                })
+                .collect();
+            comparisons.insert(key.to_owned(), Value::Object(ratios));
+        }
         json!({
             "command": command_line,
             "ghes_vcr": version,
@@ -1538,13 +1564,36 @@ impl Report<'_> {
             "duration_s": args.duration.as_secs_f64(),
             "warmup_s": args.warmup.as_secs_f64(),
             "results": rows,
-            "passthrough_journal_on_off_throughput": journal_ratios,
+            "throughput_ratios": comparisons,
             "passthrough_journal_health": self.notes.get("passthrough_journal"),
             "record_health": self.notes.get("record"),
+            "record_journal_health": self.notes.get("record_journal"),
             "warnings": warnings,
         })
     }
 }
+
+/// The throughputs compared with each other: label, JSON key, numerator, denominator.
+const COMPARED: [(&str, &str, Target, Target); 3] = [
+    (
+        "passthrough journal on/off",
+        "passthrough_journal_on_off",
+        Target::PassthroughJournal,
+        Target::Passthrough,
+    ),
+    (
+        "record journal on/off",
+        "record_journal_on_off",
+        Target::RecordJournal,
+        Target::Record,
+    ),
+    (
+        "record ÷ passthrough",
+        "record_over_passthrough",
+        Target::Record,
+        Target::Passthrough,
+    ),
+];
 
 fn fmt_ratio(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"))
