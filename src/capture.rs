@@ -120,10 +120,10 @@ impl Capture {
             self.redactor.response_body(&mut body);
             body
         } else {
-            let body = self.placeheld(body);
-            match std::str::from_utf8(&body) {
-                Ok(text) => Body::Text(text.to_owned()),
-                Err(_) => Body::Binary(bytes::Bytes::copy_from_slice(&body)),
+            // One copy at most: the placeheld body is already owned when the origin was in it.
+            match String::from_utf8(self.placeheld(body).into_owned()) {
+                Ok(text) => Body::Text(text),
+                Err(err) => Body::Binary(err.into_bytes().into()),
             }
         };
         CapturedAnswer {
@@ -136,17 +136,13 @@ impl Capture {
     /// A response's stored headers as `name: value\n` lines (see [`CapturedAnswer`]): one
     /// allocation, where [`Capture::response`] makes two per header.
     fn header_lines(&self, headers: &HeaderMap) -> String {
-        let stored = || {
-            headers.iter().filter(|(name, _)| {
-                !is_hop_by_hop_name(name) && *name != http::header::CONTENT_LENGTH
-            })
-        };
-        let size = stored()
-            .map(|(name, value)| name.as_str().len() + value.len() + 3)
-            .sum();
-        let mut lines = String::with_capacity(size);
+        // One pass: room for a typical line each (GHES's average ~48 bytes), grown if needed.
+        let mut lines = String::with_capacity(headers.len() * 64);
         let redacts_headers = self.redactor.redacts_response_headers();
-        for (name, value) in stored() {
+        let stored = headers
+            .iter()
+            .filter(|(name, _)| !is_hop_by_hop_name(name) && *name != http::header::CONTENT_LENGTH);
+        for (name, value) in stored {
             let value = stored_value(value);
             let value = match &self.upstream {
                 Some(upstream) => upstream.replace_in(&value, ORIGIN_PLACEHOLDER),
