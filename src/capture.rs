@@ -77,19 +77,12 @@ impl Capture {
         body: &[u8],
     ) -> RecordedResponse {
         let mut stored = Vec::with_capacity(headers.len());
-        stored.extend(
-            headers
-                .iter()
-                .filter(|(name, _)| {
-                    !is_hop_by_hop_name(name) && *name != http::header::CONTENT_LENGTH
-                })
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_owned(),
-                        self.placeholder(&stored_value(value)),
-                    )
-                }),
-        );
+        stored.extend(stored_response_headers(headers).map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                self.placeholder(&stored_value(value)),
+            )
+        }));
         let headers = stored;
         let body = Body::from_bytes(&self.placeheld(body), Fidelity::Exact);
         let mut response = RecordedResponse {
@@ -139,10 +132,7 @@ impl Capture {
         // One pass: room for a typical line each (GHES's average ~48 bytes), grown if needed.
         let mut lines = String::with_capacity(headers.len() * 64);
         let redacts_headers = self.redactor.redacts_response_headers();
-        let stored = headers
-            .iter()
-            .filter(|(name, _)| !is_hop_by_hop_name(name) && *name != http::header::CONTENT_LENGTH);
-        for (name, value) in stored {
+        for (name, value) in stored_response_headers(headers) {
             let value = stored_value(value);
             let value = match &self.upstream {
                 Some(upstream) => upstream.replace_in(&value, ORIGIN_PLACEHOLDER),
@@ -176,6 +166,16 @@ impl Capture {
             None => value.to_owned(),
         }
     }
+}
+
+/// The response headers that are stored: not hop-by-hop, and not `Content-Length` (derived
+/// from the body when served).
+fn stored_response_headers(
+    headers: &HeaderMap,
+) -> impl Iterator<Item = (&http::HeaderName, &http::HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(name, _)| !is_hop_by_hop_name(name) && *name != http::header::CONTENT_LENGTH)
 }
 
 /// A header value as text. Header values are nearly always visible ASCII, checked far faster
