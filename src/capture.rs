@@ -131,18 +131,13 @@ impl Capture {
     fn header_lines(&self, headers: &HeaderMap) -> String {
         // One pass: room for a typical line each (GHES's average ~48 bytes), grown if needed.
         let mut lines = String::with_capacity(headers.len() * 64);
-        let redacts_headers = self.redactor.redacts_response_headers();
         for (name, value) in stored_response_headers(headers) {
             let value = stored_value(value);
             let value = match &self.upstream {
                 Some(upstream) => upstream.replace_in(&value, ORIGIN_PLACEHOLDER),
                 None => std::borrow::Cow::Borrowed(&*value),
             };
-            let redacted = if redacts_headers || name == http::header::SET_COOKIE {
-                self.redactor.response_header(name.as_str(), &value)
-            } else {
-                None
-            };
+            let redacted = self.redactor.response_header(name.as_str(), &value);
             lines.push_str(name.as_str());
             lines.push(':');
             lines.push(' ');
