@@ -69,6 +69,7 @@ impl App {
             .forward
             .as_ref()
             .map(|forward| forward.upstream.origin.clone());
+        let capture = Capture::new(Redactor::new(config.redaction.clone()), capture_origin);
         let forwarder = match parts
             .forward
             .as_ref()
@@ -95,7 +96,7 @@ impl App {
             None => None,
         };
         let (journal, journal_writer) = match &config.journal {
-            Some(journal) => open_journal(journal)?.unzip(),
+            Some(journal) => open_journal(journal, capture.clone())?.unzip(),
             None => (None, None),
         };
         let proxy = Proxy {
@@ -106,7 +107,7 @@ impl App {
                 .forward
                 .as_ref()
                 .map_or_else(Scope::default, |f| f.scope.clone()),
-            capture: Capture::new(Redactor::new(config.redaction.clone()), capture_origin),
+            capture,
             miss_status: config.miss_status,
             max_body_size: config.max_body_size,
             rewrite_urls: parts.forward.as_ref().is_none_or(|f| f.rewrite_urls),
@@ -355,8 +356,8 @@ type RunningJournal = (Arc<Journal>, JoinHandle<()>);
 
 /// Opens the journal. The default directory is skipped with a warning when another process
 /// holds it (e.g. two replays in one CI job); a directory named with `--journal` must open.
-fn open_journal(config: &JournalConfig) -> Result<Option<RunningJournal>, Error> {
-    match Journal::start(config) {
+fn open_journal(config: &JournalConfig, capture: Capture) -> Result<Option<RunningJournal>, Error> {
+    match Journal::start(config, capture) {
         Ok(started) => Ok(Some(started)),
         Err(err) if !config.explicit => {
             tracing::warn!(cause = %err, "running without a journal");

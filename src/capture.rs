@@ -11,7 +11,7 @@ use crate::cassette::{Body, RecordedRequest, RecordedResponse, ORIGIN_PLACEHOLDE
 use crate::journal::CapturedAnswer;
 use crate::origin::Origin;
 use crate::proxy::headers::is_hop_by_hop_name;
-use crate::redaction::Redactor;
+use crate::redaction::{Redactor, Secret};
 
 /// Request headers that describe the connection to the proxy rather than the request.
 const UNSTORED_REQUEST_HEADERS: [&str; 2] = ["host", "content-length"];
@@ -106,9 +106,22 @@ impl Capture {
         body: &[u8],
         body_limit: usize,
     ) -> CapturedAnswer {
-        let body = if body.is_empty() || body.len() > body_limit {
-            Body::Empty
-        } else if self.redactor.may_change_response_body(body) {
+        CapturedAnswer {
+            status: status.as_u16(),
+            headers: self.header_lines(headers),
+            body: Body::Empty,
+            // Redacted by the journal's writer ([`Capture::journal_body`]), off the request's
+            // path: the request only copies it.
+            unredacted: (!body.is_empty() && body.len() <= body_limit)
+                .then(|| Secret::new(bytes::Bytes::copy_from_slice(body))),
+        }
+    }
+
+    /// A journaled answer's body in its stored form (redacted, upstream origin placeheld): a
+    /// body that redaction would not change is kept as text, unparsed (the journal's readers
+    /// show JSON as JSON).
+    pub fn journal_body(&self, body: &[u8]) -> Body {
+        if self.redactor.may_change_response_body(body) {
             let mut body = Body::from_bytes(&self.placeheld(body), Fidelity::Exact);
             self.redactor.response_body(&mut body);
             body
@@ -118,11 +131,6 @@ impl Capture {
                 Ok(text) => Body::Text(text),
                 Err(err) => Body::Binary(err.into_bytes().into()),
             }
-        };
-        CapturedAnswer {
-            status: status.as_u16(),
-            headers: self.header_lines(headers),
-            body,
         }
     }
 
@@ -247,23 +255,31 @@ mod tests {
     fn journal_form_skips_the_parse_only_when_nothing_is_secret() {
         let upstream = Origin::of_uri(&"https://ghes.example.com".parse().unwrap());
         let capture = Capture::new(Redactor::default(), upstream);
-        let headers = HeaderMap::new();
         let clean = br#"[{"url":"https://ghes.example.com/api/v3/authorizations/1","token":""}]"#;
-        let resp = capture.answer_for_journal(StatusCode::OK, &headers, clean, 1024);
         assert_eq!(
-            resp.body,
+            capture.journal_body(clean),
             Body::Text(r#"[{"url":"{{origin}}/api/v3/authorizations/1","token":""}]"#.into())
         );
         let token = format!("ghp_{}", "z".repeat(36));
         let secret = format!(r#"{{"id":1,"token":"{token}"}}"#);
+        assert_eq!(
+            capture.journal_body(secret.as_bytes()).as_json().unwrap()["token"],
+            ""
+        );
+        // The request only copies the body, within the limit; the writer redacts it.
+        let headers = HeaderMap::new();
         let resp =
             capture.answer_for_journal(StatusCode::CREATED, &headers, secret.as_bytes(), 1024);
-        assert_eq!(resp.body.as_json().unwrap()["token"], "");
-        let resp = capture.answer_for_journal(StatusCode::CREATED, &headers, secret.as_bytes(), 8);
+        assert_eq!(resp.body, Body::Empty);
         assert_eq!(
-            resp.body,
-            Body::Empty,
-            "over the limit: left out, never parsed"
+            resp.unredacted.as_ref().map(|raw| &raw.expose()[..]),
+            Some(secret.as_bytes())
+        );
+        assert!(!format!("{resp:?}").contains(&token), "never printed");
+        let resp = capture.answer_for_journal(StatusCode::CREATED, &headers, secret.as_bytes(), 8);
+        assert!(
+            resp.unredacted.is_none(),
+            "over the limit: left out, never copied"
         );
     }
 

@@ -479,6 +479,7 @@ pub(crate) mod tests {
             headers: "content-type: application/json; charset=utf-8\nx-empty: \nlink: <{{origin}}/a?page=2>; rel=\"next\"\n"
                 .to_owned(),
             body: Body::Text(r#"{"id":1}"#.to_owned()),
+            unredacted: None,
         };
         let mut expected = entry(1);
         expected.response = Some(Arc::new(RecordedResponse {

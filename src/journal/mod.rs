@@ -121,6 +121,9 @@ pub struct CapturedAnswer {
     /// values hold no line breaks).
     pub headers: String,
     pub body: Body,
+    /// The upstream's body as it came (decoded, within the journal's body limit), until the
+    /// writer redacts it into `body` ([`Draft::new`]): the request only copies it.
+    pub unredacted: Option<crate::redaction::Secret<bytes::Bytes>>,
 }
 
 /// An entry on its way to the journal: its answer travels beside it, in the form it was
@@ -198,6 +201,7 @@ impl Draft {
         client: &str,
         total: Duration,
         body_limit: usize,
+        capture: &crate::capture::Capture,
     ) -> Self {
         let Exchange {
             mut request,
@@ -221,6 +225,11 @@ impl Draft {
             .or_else(|| field("client_id"));
         let (note, note_url, fingerprint) =
             (field("note"), field("note_url"), field("fingerprint"));
+        if let Some(Answer::Captured(captured)) = &mut response {
+            if let Some(raw) = captured.unredacted.take() {
+                captured.body = capture.journal_body(raw.expose());
+            }
+        }
         let mut truncated = cap(&mut request.body, request_size, body_limit);
         if response_size > body_limit {
             match &mut response {
@@ -324,7 +333,38 @@ mod tests {
             "127.0.0.1:50000",
             Duration::from_micros(150),
             limit,
+            &crate::capture::Capture::default(),
         )
+    }
+
+    #[test]
+    fn the_writer_redacts_a_body_the_request_only_copied() {
+        let upstream = crate::origin::Origin::of_uri(&"https://ghes.example.com".parse().unwrap());
+        let capture = crate::capture::Capture::new(crate::redaction::Redactor::default(), upstream);
+        let token = format!("ghp_{}", "t".repeat(36));
+        let body = format!(r#"{{"url":"https://ghes.example.com/a/1","token":"{token}"}}"#);
+        let answer = capture.answer_for_journal(
+            http::StatusCode::CREATED,
+            &http::HeaderMap::new(),
+            body.as_bytes(),
+            1024,
+        );
+        let draft = Draft::new(
+            exchange(Body::Empty, Some(Answer::Captured(answer)), (0, body.len())),
+            Mode::Passthrough,
+            "127.0.0.1:50000",
+            Duration::from_micros(150),
+            1024,
+            &capture,
+        );
+        let Some(Answer::Captured(answer)) = draft.answer else {
+            panic!("the answer stays captured");
+        };
+        assert!(answer.unredacted.is_none());
+        let json = answer.body.as_json().unwrap();
+        assert_eq!(json["token"], "");
+        assert_eq!(json["url"], "{{origin}}/a/1");
+        assert!(!format!("{answer:?}").contains(&token));
     }
 
     #[test]
@@ -334,6 +374,7 @@ mod tests {
             status: 201,
             headers: "content-type: application/json\n".to_owned(),
             body: Body::Text("x".repeat(64)),
+            unredacted: None,
         };
         let kept = draft(
             exchange(

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::frame::{self, FrameError};
 use super::{now_micros, Draft, Exchange, JournalConfig, JournalEntry, Mode};
+use crate::capture::Capture;
 
 /// How many entries may wait for the writer before new ones are dropped.
 pub const QUEUE_CAPACITY: usize = 16_384;
@@ -115,7 +116,10 @@ impl Journal {
     ///
     /// # Errors
     /// [`JournalError::Open`], or [`JournalError::Thread`] when no thread can be started.
-    pub fn start(config: &JournalConfig) -> Result<(Arc<Self>, JoinHandle<()>), JournalError> {
+    pub fn start(
+        config: &JournalConfig,
+        capture: Capture,
+    ) -> Result<(Arc<Self>, JoinHandle<()>), JournalError> {
         let db = open_db(&config.dir)?;
         let entries = Arc::new(AtomicU64::new(count_entries(&db)));
         let written = Arc::new(AtomicU64::new(0));
@@ -133,6 +137,7 @@ impl Journal {
         let writer = Writer {
             db,
             config: config.clone(),
+            capture,
             last_key: 0,
             entries,
             written,
@@ -331,6 +336,8 @@ fn key_id(key: &[u8]) -> u64 {
 struct Writer {
     db: sled::Db,
     config: JournalConfig,
+    /// Redacts the answers' bodies that the requests only copied.
+    capture: Capture,
     /// The last key written, to keep keys unique and increasing.
     last_key: u64,
     entries: Arc<AtomicU64>,
@@ -389,6 +396,7 @@ impl Writer {
                     &pending.client,
                     pending.total,
                     self.config.body_limit,
+                    &self.capture,
                 );
                 draft.entry.id = draft.entry.id.max(self.last_key + 1);
                 self.last_key = draft.entry.id;
@@ -493,6 +501,7 @@ mod tests {
                 .unwrap();
         }
         Writer {
+            capture: Capture::default(),
             entries: Arc::new(AtomicU64::new(count_entries(&db))),
             db,
             config,
