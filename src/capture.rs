@@ -94,11 +94,11 @@ impl Capture {
         response
     }
 
-    /// The journal's form of an upstream response: redacted and placeheld as
-    /// [`Capture::response`], but with its headers as one block of lines, a body over
-    /// `body_limit` left out (the entry notes its size instead), and a body that redaction would
-    /// not change kept as text, unparsed (the journal's readers show JSON as JSON). This runs
-    /// for every forwarded exchange in passthrough, so it stays cheap.
+    /// The journal's form of an upstream response, as the request takes it: its headers as one
+    /// block of lines, redacted and placeheld as [`Capture::response`] does them, and its body
+    /// only copied (within `body_limit`; a larger one is left out and the entry notes its
+    /// size). The journal's writer redacts the body ([`Capture::journal_body`]) before it is
+    /// stored. This runs for every forwarded exchange in passthrough, so it stays cheap.
     pub fn answer_for_journal(
         &self,
         status: StatusCode,

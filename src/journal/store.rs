@@ -110,9 +110,10 @@ pub fn open_db(dir: &Path) -> Result<sled::Db, JournalError> {
 }
 
 impl Journal {
-    /// Opens the journal and starts its writer thread; the returned task completes when the
-    /// writer has written and flushed everything (after [`Journal::close`]). Blocking (sled
-    /// recovery); call at start-up, inside the runtime.
+    /// Opens the journal and starts its writer thread, which redacts captured answers' bodies
+    /// with `capture` before it stores them; the returned task completes when the writer has
+    /// written and flushed everything (after [`Journal::close`]). Blocking (sled recovery); call
+    /// at start-up, inside the runtime.
     ///
     /// # Errors
     /// [`JournalError::Open`], or [`JournalError::Thread`] when no thread can be started.
