@@ -115,7 +115,7 @@ impl Redactor {
 
     /// Redacts a captured request in place.
     pub fn request(&self, request: &mut RecordedRequest) {
-        request.path = self.path(&request.path);
+        self.path(&mut request.path);
         for (name, value) in &mut request.headers {
             match redact_request_header(name, value) {
                 Some(redacted) => *value = redacted,
@@ -231,10 +231,11 @@ impl Redactor {
         }
     }
 
-    fn path(&self, path: &str) -> String {
-        let mut path = redact_path_token(path);
-        self.text(&mut path);
-        path
+    fn path(&self, path: &mut String) {
+        if let Some(redacted) = redact_path_token(path) {
+            *path = redacted;
+        }
+        self.text(path);
     }
 
     fn body(&self, body: &mut Body, default_keys: &[&str]) {
@@ -284,11 +285,12 @@ impl Redactor {
 }
 
 /// The token segment of `/applications/{client_id}/tokens/{token}` and
-/// `/applications/{client_id}/grants/{token}` (GHES 2.18's check/reset/revoke routes).
-fn redact_path_token(path: &str) -> String {
+/// `/applications/{client_id}/grants/{token}` (GHES 2.18's check/reset/revoke routes) replaced;
+/// `None` for any other path.
+fn redact_path_token(path: &str) -> Option<String> {
     let api = crate::scope::api_path(path);
     if !api.starts_with("/applications/") {
-        return path.to_owned();
+        return None;
     }
     let prefix = &path[..path.len() - api.len()];
     let segments: Vec<&str> = api.split('/').collect();
@@ -301,9 +303,9 @@ fn redact_path_token(path: &str) -> String {
                 out.push('/');
                 out.push_str(segment);
             }
-            out
+            Some(out)
         }
-        _ => path.to_owned(),
+        _ => None,
     }
 }
 
@@ -552,6 +554,8 @@ mod tests {
 
     #[test]
     fn legacy_token_paths_lose_the_token() {
+        let redact_path_token =
+            |path: &str| redact_path_token(path).unwrap_or_else(|| path.to_owned());
         assert_eq!(
             redact_path_token("/api/v3/applications/abc/tokens/0123456789abcdef"),
             "/api/v3/applications/abc/tokens/REDACTED"
