@@ -79,6 +79,14 @@ mod tests {
                 format!("oauth-authorizations/{id}")
             );
         }
+        assert_eq!(
+            operation("GET", "/api/v3/authorizations/?page=2"),
+            Some("oauth-authorizations/list-authorizations"),
+            "a trailing slash and a query change nothing"
+        );
+        assert_eq!(operation("PUT", "/authorizations/clients/a/b/c"), None);
+        assert_eq!(operation("GET", "/authorizations//1"), None);
+        assert_eq!(operation("GET", ""), None);
         assert_eq!(operation("GET", "/api/v3/user"), None);
         assert_eq!(operation("PUT", "/authorizations"), None);
         assert_eq!(
