@@ -335,9 +335,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 let cassette = home.path().join(format!("{}.json", target.name()));
                 let journal = home.path().join("record-journal");
                 let journal_args = if target == Target::RecordJournal {
-                    ["--journal", path_arg(&journal)?]
+                    vec!["--journal", path_arg(&journal)?]
                 } else {
-                    ["--no-journal", ""]
+                    vec!["--no-journal"]
                 };
                 let mut command = vec![
                     "record",
@@ -350,7 +350,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
                     "--listen",
                     "127.0.0.1:0",
                 ];
-                command.extend(journal_args.into_iter().filter(|arg| !arg.is_empty()));
+                command.extend(journal_args);
                 Some(Proxy::start(&binary, target.name(), &command, home.path())?)
             }
         };

@@ -47,7 +47,7 @@ const LINES_TAG: u8 = 0x02;
 pub enum FrameError {
     #[error("the record is neither a frame nor a JSON entry (an unknown format)")]
     Unknown,
-    #[error("the frame is cut short, or its entries do not decompress or are not UTF-8")]
+    #[error("the frame is cut short, or its entries do not decompress, are not UTF-8 or hold a header line without `: `")]
     Corrupt,
     #[error("an entry is not valid JSON")]
     Json(#[from] serde_json::Error),
