@@ -142,6 +142,12 @@ struct Args {
     /// killed: for profiling a ghes-vcr in front of it by hand (wrk, perf, callgrind).
     #[arg(long)]
     serve_baseline: bool,
+
+    /// Run the baseline server inside this process, on its own runtime, instead of as a
+    /// process of its own like every ghes-vcr (switching between the generator's and the
+    /// server's threads is then cheaper than between two processes, which favours it).
+    #[arg(long)]
+    baseline_in_process: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -258,7 +264,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .thread_name("loadgen")
         .build()
         .context("cannot start the load generator's tokio runtime")?;
-    let baseline = Baseline::start()?;
+    let baseline = if args.baseline_in_process {
+        Baseline::start()?
+    } else {
+        Baseline::spawn()?
+    };
     let upstream = format!("http://{}", baseline.addr);
     let home = tempfile::Builder::new()
         .prefix("ghes-vcr-loadbench-")
@@ -402,17 +412,17 @@ fn run(args: &Args) -> anyhow::Result<()> {
             }
         }
         if let Some(proxy) = proxy {
-            let name = proxy.name;
+            let name = proxy.name.clone();
             let started = Instant::now();
             match proxy.stop() {
                 Ok(status) if status.success() => {}
-                Ok(status) => warnings.push(format!("ghes-vcr {name} exited with {status}")),
+                Ok(status) => warnings.push(format!("{name} exited with {status}")),
                 Err(err) => warnings.push(format!("{err:#}")),
             }
             let took = started.elapsed();
             if took > Duration::from_secs(2) {
                 warnings.push(format!(
-                    "ghes-vcr {name} took {:.1} s to exit after SIGTERM",
+                    "{name} took {:.1} s to exit after SIGTERM",
                     took.as_secs_f64()
                 ));
             }
@@ -588,12 +598,18 @@ fn ghes_headers() -> HeaderMap {
 // Target (a): the baseline server
 // ---------------------------------------------------------------------------------------------
 
-/// The bare hyper server, on its own multi-threaded runtime.
+/// The bare hyper server, on its own multi-threaded runtime: in a process of its own (this
+/// example run with `--serve-baseline`), or in this one.
 struct Baseline {
     addr: SocketAddr,
     body_len: usize,
     header_count: usize,
-    runtime: tokio::runtime::Runtime,
+    host: BaselineHost,
+}
+
+enum BaselineHost {
+    Runtime(tokio::runtime::Runtime),
+    Process(Proxy),
 }
 
 impl Baseline {
@@ -617,12 +633,32 @@ impl Baseline {
             addr,
             body_len,
             header_count,
-            runtime,
+            host: BaselineHost::Runtime(runtime),
+        })
+    }
+
+    /// Starts this example with `--serve-baseline` and waits for its listening line.
+    fn spawn() -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("cannot find this example's own path")?;
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let process = Proxy::start(&exe, "baseline", &["--serve-baseline"], &home)?;
+        let addr = process.addr;
+        Ok(Self {
+            addr,
+            body_len: authorizations_body(&format!("http://{addr}")).len(),
+            header_count: ghes_headers().len(),
+            host: BaselineHost::Process(process),
         })
     }
 
     fn stop(self) {
-        self.runtime.shutdown_timeout(Duration::from_secs(1));
+        match self.host {
+            BaselineHost::Runtime(runtime) => runtime.shutdown_timeout(Duration::from_secs(1)),
+            // It has no SIGTERM handler: the signal ends it.
+            BaselineHost::Process(process) => drop(process.stop()),
+        }
     }
 }
 
@@ -673,7 +709,8 @@ async fn serve_baseline(listener: TcpListener, body: Bytes, headers: HeaderMap) 
 
 /// A running ghes-vcr. Dropped without [`Proxy::stop`] (on an error path), it is killed.
 struct Proxy {
-    name: &'static str,
+    /// The program and what it runs, e.g. `ghes-vcr replay`.
+    name: String,
     addr: SocketAddr,
     child: Option<Child>,
     stderr: Arc<Mutex<Vec<u8>>>,
@@ -701,8 +738,13 @@ impl Proxy {
         let stderr_pipe = child.stderr.take().context("no stderr pipe")?;
         let stderr = Arc::new(Mutex::new(Vec::new()));
         drain_stderr(stderr_pipe, Arc::clone(&stderr));
+        let program = binary.file_stem().map_or_else(
+            || binary.display().to_string(),
+            |stem| stem.to_string_lossy().into_owned(),
+        );
+        let name = format!("{program} {name}");
         let mut proxy = Self {
-            name,
+            name: name.clone(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             child: Some(child),
             stderr,
@@ -722,13 +764,13 @@ impl Proxy {
             Ok(Ok(_)) | Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = proxy.wait_briefly();
                 bail!(
-                    "ghes-vcr {name} exited before listening ({}): {}",
+                    "{name} exited before listening ({}): {}",
                     status.map_or_else(|| "still running".to_owned(), |s| s.to_string()),
                     proxy.stderr_tail()
                 );
             }
             Err(mpsc::RecvTimeoutError::Timeout) => bail!(
-                "ghes-vcr {name} printed no listening line within {} s: {}",
+                "{name} printed no listening line within {} s: {}",
                 START_TIMEOUT.as_secs(),
                 proxy.stderr_tail()
             ),
@@ -739,7 +781,7 @@ impl Proxy {
             .and_then(|addr| addr.parse().ok())
             .with_context(|| {
                 format!(
-                    "ghes-vcr {name} printed {:?} instead of `listening on http://HOST:PORT`",
+                    "{name} printed {:?} instead of `listening on http://HOST:PORT`",
                     line.trim()
                 )
             })?;
@@ -748,7 +790,7 @@ impl Proxy {
 
     /// SIGTERM, then waits for the exit (SIGKILL after [`STOP_TIMEOUT`]).
     fn stop(mut self) -> anyhow::Result<ExitStatus> {
-        let name = self.name;
+        let name = self.name.clone();
         let mut child = self.child.take().context("already stopped")?;
         let pid = child.id().to_string();
         let sent = Command::new("kill")
@@ -770,7 +812,7 @@ impl Proxy {
                 let _ = child.kill();
                 let _ = child.wait();
                 bail!(
-                    "ghes-vcr {name} did not exit within {} s after SIGTERM (killed): {}",
+                    "{name} did not exit within {} s after SIGTERM (killed): {}",
                     STOP_TIMEOUT.as_secs(),
                     self.stderr_tail()
                 );

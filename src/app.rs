@@ -128,7 +128,7 @@ impl App {
         let recorder = parts.recorder;
         let saver = recorder
             .as_ref()
-            .map(Recorder::spawn_saver)
+            .map(|recorder| recorder.spawn_saver(proxy.capture.clone()))
             .transpose()
             .map_err(Error::Runtime)?;
         let journal_note = proxy.journal.as_ref().map_or_else(

@@ -8,13 +8,42 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::cassette::body::Fidelity;
 use crate::cassette::{Body, RecordedRequest, RecordedResponse, ORIGIN_PLACEHOLDER};
-use crate::journal::CapturedAnswer;
 use crate::origin::Origin;
 use crate::proxy::headers::is_hop_by_hop_name;
 use crate::redaction::{Redactor, Secret};
 
 /// Request headers that describe the connection to the proxy rather than the request.
 const UNSTORED_REQUEST_HEADERS: [&str; 2] = ["host", "content-length"];
+
+/// A forwarded answer as the request captures it for a cassette or the journal
+/// ([`Capture::answer`]): headers redacted like a stored answer's, but as one block of lines
+/// instead of two strings each, and the body only copied. A GHES answer has some 26 headers,
+/// and allocating, escaping and freeing them one by one was most of what journaling every
+/// exchange cost; the journal writes the block as it is, and the recorder and the journal's
+/// readers turn it back into a [`RecordedResponse`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CapturedAnswer {
+    pub status: u16,
+    /// `name: value\n` for each header, names in lower case, in the upstream's order (header
+    /// values hold no line breaks).
+    pub headers: String,
+    pub body: Body,
+    /// The upstream's body as it came (decoded; within the journal's body limit there), until
+    /// a writer off the request's path redacts it into `body` ([`Capture::answer_body`]): the
+    /// request only copies it.
+    pub unredacted: Option<Secret<bytes::Bytes>>,
+}
+
+impl CapturedAnswer {
+    /// The headers as stored pairs.
+    pub fn header_pairs(&self) -> Vec<(String, String)> {
+        self.headers
+            .split_terminator('\n')
+            .filter_map(|line| line.split_once(": "))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect()
+    }
+}
 
 /// Turns exchanges into their stored, redacted form.
 #[derive(Clone, Debug, Default)]
@@ -94,12 +123,13 @@ impl Capture {
         response
     }
 
-    /// The journal's form of an upstream response, as the request takes it: its headers as one
-    /// block of lines, redacted and placeheld as [`Capture::response`] does them, and its body
-    /// only copied (within `body_limit`; a larger one is left out and the entry notes its
-    /// size). The journal's writer redacts the body ([`Capture::journal_body`]) before it is
-    /// stored. This runs for every forwarded exchange in passthrough, so it stays cheap.
-    pub fn answer_for_journal(
+    /// An upstream response as the request takes it, for the journal or a cassette: its
+    /// headers as one block of lines, redacted and placeheld as [`Capture::response`] does
+    /// them, and its body only copied (within `body_limit`; a larger one is left out, and a
+    /// journal entry notes its size). The journal's writer and the recorder's saver redact the
+    /// body ([`Capture::answer_body`]) before it is stored. This runs for every forwarded
+    /// exchange, so it stays cheap.
+    pub fn answer(
         &self,
         status: StatusCode,
         headers: &HeaderMap,
@@ -110,17 +140,18 @@ impl Capture {
             status: status.as_u16(),
             headers: self.header_lines(headers),
             body: Body::Empty,
-            // Redacted by the journal's writer ([`Capture::journal_body`]), off the request's
-            // path: the request only copies it.
+            // Redacted off the request's path ([`Capture::answer_body`]): the request only
+            // copies it.
             unredacted: (!body.is_empty() && body.len() <= body_limit)
                 .then(|| Secret::new(bytes::Bytes::copy_from_slice(body))),
         }
     }
 
-    /// A journaled answer's body in its stored form (redacted, upstream origin placeheld): a
+    /// A captured answer's body in its stored form (redacted, upstream origin placeheld): a
     /// body that redaction would not change is kept as text, unparsed (the journal's readers
-    /// show JSON as JSON).
-    pub fn journal_body(&self, body: &[u8]) -> Body {
+    /// show JSON as JSON, and a cassette settles it with [`Body::settled`] when it prints it
+    /// for review). Otherwise it is what [`Capture::response`] stores.
+    pub fn answer_body(&self, body: &[u8]) -> Body {
         if self.redactor.may_change_response_body(body) {
             let mut body = Body::from_bytes(&self.placeheld(body), Fidelity::Exact);
             self.redactor.response_body(&mut body);
@@ -257,26 +288,25 @@ mod tests {
         let capture = Capture::new(Redactor::default(), upstream);
         let clean = br#"[{"url":"https://ghes.example.com/api/v3/authorizations/1","token":""}]"#;
         assert_eq!(
-            capture.journal_body(clean),
+            capture.answer_body(clean),
             Body::Text(r#"[{"url":"{{origin}}/api/v3/authorizations/1","token":""}]"#.into())
         );
         let token = format!("ghp_{}", "z".repeat(36));
         let secret = format!(r#"{{"id":1,"token":"{token}"}}"#);
         assert_eq!(
-            capture.journal_body(secret.as_bytes()).as_json().unwrap()["token"],
+            capture.answer_body(secret.as_bytes()).as_json().unwrap()["token"],
             ""
         );
         // The request only copies the body, within the limit; the writer redacts it.
         let headers = HeaderMap::new();
-        let resp =
-            capture.answer_for_journal(StatusCode::CREATED, &headers, secret.as_bytes(), 1024);
+        let resp = capture.answer(StatusCode::CREATED, &headers, secret.as_bytes(), 1024);
         assert_eq!(resp.body, Body::Empty);
         assert_eq!(
             resp.unredacted.as_ref().map(|raw| &raw.expose()[..]),
             Some(secret.as_bytes())
         );
         assert!(!format!("{resp:?}").contains(&token), "never printed");
-        let resp = capture.answer_for_journal(StatusCode::CREATED, &headers, secret.as_bytes(), 8);
+        let resp = capture.answer(StatusCode::CREATED, &headers, secret.as_bytes(), 8);
         assert!(
             resp.unredacted.is_none(),
             "over the limit: left out, never copied"
@@ -319,7 +349,7 @@ mod tests {
             "x-latin",
             http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
         );
-        let answer = capture.answer_for_journal(StatusCode::OK, &headers, b"{}", 1024);
+        let answer = capture.answer(StatusCode::OK, &headers, b"{}", 1024);
         let lines: Vec<(String, String)> = answer
             .headers
             .lines()
@@ -342,7 +372,7 @@ mod tests {
         assert!(answer.headers.ends_with("x-latin: caf\u{fffd}\n"));
         // Without user rules only Set-Cookie changes.
         let capture = Capture::new(Redactor::default(), None);
-        let answer = capture.answer_for_journal(StatusCode::OK, &headers, b"", 1024);
+        let answer = capture.answer(StatusCode::OK, &headers, b"", 1024);
         assert!(answer
             .headers
             .contains("set-cookie: _gh_sess=REDACTED; path=/; secure\n"));

@@ -1,15 +1,21 @@
-//! Recording: appending interactions to a cassette and saving it after each one.
+//! Recording: appending interactions to a cassette, each on disk before its answer goes out.
 //!
-//! A request handler calls [`Recorder::append`], which returns once the disk holds that
-//! interaction. One saver thread does the writing, off the async runtime; appends that arrive
-//! while a save runs are written together by the next save, so concurrent clients share the disk
-//! work.
+//! A request hands its exchange to [`Recorder::append`] as it captured it: the request
+//! redacted, the answer's headers as redacted lines and its body only copied (see
+//! [`crate::capture::Capture::answer`]). One saver thread, off the async runtime, does the
+//! rest: it redacts the body ([`Capture::answer_body`]), prints the interaction as one JSON line
+//! and appends it to the cassette's recording log ([`crate::cassette::recording_log_path`]),
+//! which loading applies. `append` returns once the log holds the line, so a kill loses at most
+//! the exchanges in flight. Appends that arrive while a save runs are written together by the
+//! next one, so concurrent clients share the disk work.
 //!
-//! A save costs what it adds, not the size of the cassette: the first save of a run writes the
-//! whole cassette atomically (see [`crate::cassette::save_with`]); later ones append the new
-//! interactions to the cassette's recording log (see [`crate::cassette::recording_log_path`]),
-//! which loading applies. When the log outgrows the file (so each byte is rewritten a bounded
-//! number of times) and at shutdown, the whole cassette is written again and the log removed.
+//! The file itself is written twice: at the first save, as the recording started (no
+//! interactions for a fresh recording, the loaded ones for `new-episodes`), so the log has a
+//! file to continue; and when the recorder closes (shutdown), whole and review-friendly, with
+//! every interaction pretty-printed and JSON bodies as JSON
+//! ([`crate::cassette::Body::settled`]), after which the
+//! log is removed. Printing that form for every exchange, on the request's path, was what cost
+//! record most of its throughput; a log line costs a fraction of it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -17,13 +23,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::capture::{Capture, CapturedAnswer};
 use crate::cassette::{
-    append_recording_log, format, remove_recording_log, save_with, Cassette, Durability,
-    Interaction, RecordingLogHeader,
+    append_recording_log, format, remove_recording_log, save_with, Cassette, CassetteError,
+    Durability, Interaction, RecordedRequest, RecordedResponse, RecordingLogHeader,
 };
-
-/// The recording log is folded into the cassette once it is larger than the file and than this.
-const LOG_FOLD_MIN: u64 = 1024 * 1024;
 
 /// How a recording session went, for the shutdown log and the exit status.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,40 +40,30 @@ pub struct RecordingSummary {
     pub unsaved: Option<String>,
 }
 
+/// An exchange on its way to the cassette, as the request captured it.
+#[derive(Debug)]
+pub struct Captured {
+    /// Already redacted.
+    pub request: RecordedRequest,
+    /// Headers redacted; the body still to be redacted by the saver.
+    pub answer: CapturedAnswer,
+    pub latency_ms: Option<u64>,
+}
+
 struct State {
-    /// The cassette's top level (its interactions are in `texts`).
-    cassette: Cassette,
-    /// Each interaction, already printed as it stands in the file, so a save only joins text.
-    texts: Vec<Arc<str>>,
+    /// Appended, not yet taken by the saver.
+    pending: Vec<Captured>,
     /// How many interactions this run appended.
     appended: u64,
     closed: bool,
     last_error: Option<String>,
-    /// What is on disk, as far as this run knows.
-    disk: Disk,
-}
-
-/// What this run has written: the whole file (once it has saved), then the log after it.
-#[derive(Clone, Copy, Debug, Default)]
-struct Disk {
-    /// The cassette file this run last wrote whole (`None` before its first save).
-    file: Option<RecordingLogHeader>,
-    /// Interactions and bytes in the recording log after that file.
-    log_interactions: usize,
-    log_bytes: u64,
-}
-
-impl Disk {
-    /// Interactions on disk (the file and its log).
-    fn interactions(&self) -> usize {
-        self.file
-            .map_or(0, |file| file.extends_interactions + self.log_interactions)
-    }
 }
 
 /// Appends interactions to one cassette file.
 pub struct Recorder {
     path: PathBuf,
+    /// The cassette as the recording started, each interaction printed as it stands in the file.
+    start: Snapshot,
     state: Mutex<State>,
     /// Something was appended, or the recorder closed (to the saver).
     wake: Condvar,
@@ -80,21 +74,21 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder that writes to `path`, starting from `cassette` (empty for a fresh recording,
     /// the loaded file for `new-episodes`). Nothing is written until the first append.
-    pub fn new(path: &Path, mut cassette: Cassette) -> Arc<Self> {
-        let texts = cassette
-            .interactions
-            .drain(..)
-            .map(|i| render(&i))
-            .collect();
+    pub fn new(path: &Path, cassette: Cassette) -> Arc<Self> {
+        let start = Snapshot {
+            texts: cassette.interactions.iter().map(render).collect(),
+            version: cassette.version,
+            recorded_with: cassette.recorded_with,
+            upstream: cassette.upstream,
+        };
         Arc::new(Self {
             path: path.to_owned(),
+            start,
             state: Mutex::new(State {
-                cassette,
-                texts,
+                pending: Vec::new(),
                 appended: 0,
                 closed: false,
                 last_error: None,
-                disk: Disk::default(),
             }),
             wake: Condvar::new(),
             saved: watch::Sender::new(0),
@@ -105,14 +99,15 @@ impl Recorder {
         &self.path
     }
 
-    /// Starts the saver thread; [`Recorder::close`] ends it after the last save, and the
-    /// returned task completes then. Call inside the runtime.
+    /// Starts the saver thread, which redacts answers' bodies with `capture`;
+    /// [`Recorder::close`] ends it after the last save, and the returned task completes then.
+    /// Call inside the runtime.
     ///
     /// # Errors
     /// When no thread can be started.
-    pub fn spawn_saver(self: &Arc<Self>) -> std::io::Result<JoinHandle<()>> {
+    pub fn spawn_saver(self: &Arc<Self>, capture: Capture) -> std::io::Result<JoinHandle<()>> {
         let recorder = Arc::clone(self);
-        let saving = crate::worker::spawn("cassette-saver", move || recorder.save_loop())?;
+        let saving = crate::worker::spawn("cassette-saver", move || recorder.save_loop(&capture))?;
         Ok(tokio::spawn(async move {
             if !saving.await.unwrap_or(false) {
                 tracing::error!(
@@ -122,12 +117,11 @@ impl Recorder {
         }))
     }
 
-    /// Adds an interaction and waits until the cassette on disk holds it.
-    pub async fn append(&self, interaction: &Interaction) {
-        let text = render(interaction);
+    /// Adds an interaction and waits until the cassette on disk (its recording log) holds it.
+    pub async fn append(&self, captured: Captured) {
         let generation = {
             let mut state = self.state.lock().expect("recorder lock poisoned");
-            state.texts.push(text);
+            state.pending.push(captured);
             state.appended += 1;
             state.appended
         };
@@ -137,7 +131,7 @@ impl Recorder {
         let _ = saved.wait_for(|done| *done >= generation).await;
     }
 
-    /// Asks the saver to write what is pending and stop.
+    /// Asks the saver to write what is pending, write the cassette whole, and stop.
     pub fn close(&self) {
         self.state.lock().expect("recorder lock poisoned").closed = true;
         self.wake.notify_one();
@@ -146,169 +140,154 @@ impl Recorder {
     pub fn summary(&self) -> RecordingSummary {
         let state = self.state.lock().expect("recorder lock poisoned");
         RecordingSummary {
-            interactions: state.texts.len(),
+            interactions: self.start.texts.len()
+                + usize::try_from(state.appended).unwrap_or(usize::MAX),
             recorded: state.appended,
             unsaved: state.last_error.clone(),
         }
     }
 
-    /// Saves whenever something was appended (several appends share a save): the whole file
-    /// first, then the log (see the module documentation). The saves between answers survive a
-    /// crash of the process but do not wait for the disk; the last one, at close, is synced.
-    fn save_loop(&self) {
-        let mut unsynced = false;
+    /// Saves whenever something was appended (several appends share a save), to the log; at
+    /// close, writes the cassette whole (see the module documentation). The saves between
+    /// answers survive a crash of the process but do not wait for the disk; the last one is
+    /// synced.
+    fn save_loop(&self, capture: &Capture) {
+        let mut log = Log::default();
         loop {
-            let (job, generation, closed) = {
+            let (batch, generation, closed) = {
                 let mut state = self.state.lock().expect("recorder lock poisoned");
-                // Until something new is appended (a failed save is retried then, or at
-                // close) or the recorder closes.
-                while !state.closed && state.appended <= *self.saved.borrow() {
+                while !state.closed && state.pending.is_empty() {
                     state = self.wake.wait(state).expect("recorder lock poisoned");
                 }
-                let disk = state.disk;
-                let pending = state.appended > *self.saved.borrow() || state.last_error.is_some();
-                let final_sync = state.closed && unsynced;
-                let job = ((pending || final_sync) && state.appended > 0).then(|| {
-                    let fold = match disk.file {
-                        None => true,
-                        Some(file) => {
-                            state.closed
-                                || state.last_error.is_some()
-                                || disk.log_bytes > file.extends_bytes.max(LOG_FOLD_MIN)
-                        }
-                    };
-                    if fold {
-                        Save::Whole(Snapshot {
-                            version: state.cassette.version,
-                            recorded_with: state.cassette.recorded_with.clone(),
-                            upstream: state.cassette.upstream.clone(),
-                            texts: state.texts.clone(),
-                        })
-                    } else {
-                        Save::Log {
-                            header: (disk.log_interactions == 0).then_some(disk.file).flatten(),
-                            texts: state.texts[disk.interactions()..].to_vec(),
-                        }
-                    }
-                });
-                (job, state.appended, state.closed)
+                (
+                    std::mem::take(&mut state.pending),
+                    state.appended,
+                    state.closed,
+                )
             };
-            let Some(job) = job else {
-                if closed {
-                    return;
-                }
-                continue;
-            };
-            let durability = if closed {
-                Durability::Synced
+            log.recorded
+                .extend(batch.into_iter().map(|captured| finish(capture, captured)));
+            // A failed save is retried with the next interaction, and at close.
+            let error = if log.recorded.is_empty() {
+                None
+            } else if closed {
+                self.write_whole(&log.recorded).err().inspect(|_| {
+                    // Then at least the log holds every interaction.
+                    let _ = self.write_log(&mut log);
+                })
             } else {
-                Durability::ProcessCrash
-            };
-            let whole = matches!(job, Save::Whole(_));
-            let (error, wrote) = match job.write(&self.path, durability) {
-                Ok(wrote) => (None, Some(wrote)),
-                Err(err) => (Some(crate::error::chain(&err)), None),
+                self.write_log(&mut log).err()
             };
             match &error {
                 None => {
-                    tracing::debug!(cassette.path = %self.path.display(), whole, "saved cassette")
+                    tracing::debug!(cassette.path = %self.path.display(), whole = closed, "saved cassette");
                 }
-                Some(cause) => {
-                    tracing::error!(cassette.path = %self.path.display(), cause = %cause, "cannot save cassette; will retry on the next interaction")
-                }
-            }
-            let failed = error.is_some();
-            unsynced = !failed && durability == Durability::ProcessCrash;
-            {
-                let mut state = self.state.lock().expect("recorder lock poisoned");
-                state.last_error = error;
-                match wrote {
-                    Some(Wrote::Whole(file)) => {
-                        state.disk = Disk {
-                            file: Some(file),
-                            log_interactions: 0,
-                            log_bytes: 0,
-                        };
-                    }
-                    Some(Wrote::Log {
-                        interactions,
-                        bytes,
-                    }) => {
-                        state.disk.log_interactions += interactions;
-                        state.disk.log_bytes += bytes;
-                    }
-                    None => {}
+                Some(err) => {
+                    tracing::error!(cassette.path = %self.path.display(), cause = %crate::error::chain(err), "cannot save cassette; will retry on the next interaction");
                 }
             }
+            self.state
+                .lock()
+                .expect("recorder lock poisoned")
+                .last_error = error.map(|err| crate::error::chain(&err));
             self.saved.send_replace(generation);
-            if closed && (failed || !unsynced) {
+            if closed {
                 return;
             }
         }
     }
-}
 
-/// What one save writes.
-enum Save {
-    /// The whole cassette (then the log is removed).
-    Whole(Snapshot),
-    /// New interactions, appended to the log (which starts with `header` when given).
-    Log {
-        header: Option<RecordingLogHeader>,
-        texts: Vec<Arc<str>>,
-    },
-}
-
-/// What a save wrote.
-enum Wrote {
-    Whole(RecordingLogHeader),
-    Log { interactions: usize, bytes: u64 },
-}
-
-impl Save {
-    /// Blocking.
-    fn write(
-        self,
-        path: &Path,
-        durability: Durability,
-    ) -> Result<Wrote, crate::cassette::CassetteError> {
-        match self {
-            Save::Whole(snapshot) => {
-                let text = snapshot.to_text();
-                save_with(path, text.as_bytes(), durability)?;
-                // Only now: until the file holds them, the log's interactions live there.
-                remove_recording_log(path)?;
-                Ok(Wrote::Whole(RecordingLogHeader {
+    /// Brings the recording log up to date: the file as the recording started first, when
+    /// this run has not written it yet; the log afresh when it is new or the last save failed
+    /// (which may have left a partial line); else only the new lines.
+    fn write_log(&self, log: &mut Log) -> Result<(), CassetteError> {
+        let file = match log.file {
+            Some(file) => file,
+            None => {
+                let text = self.start.to_text();
+                save_with(&self.path, text.as_bytes(), Durability::ProcessCrash)?;
+                let file = RecordingLogHeader {
                     ghes_vcr_recording_log: 1,
                     extends_bytes: text.len() as u64,
-                    extends_interactions: snapshot.texts.len(),
-                }))
+                    extends_interactions: self.start.texts.len(),
+                };
+                log.file = Some(file);
+                log.lines = None;
+                file
             }
-            Save::Log { header, texts } => {
-                let mut lines = String::with_capacity(texts.iter().map(|t| t.len()).sum());
-                for text in &texts {
-                    push_on_one_line(&mut lines, text);
-                    lines.push('\n');
-                }
-                append_recording_log(path, header, &lines)?;
-                Ok(Wrote::Log {
-                    interactions: texts.len(),
-                    bytes: lines.len() as u64,
-                })
-            }
+        };
+        let (header, from) = match log.lines {
+            Some(lines) => (None, lines),
+            None => (Some(file), 0),
+        };
+        let mut lines = Vec::with_capacity(4096);
+        for interaction in &log.recorded[from..] {
+            // Printing into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut lines, interaction);
+            lines.push(b'\n');
         }
+        // Until the lines are known to be whole on disk, the next save starts the log afresh.
+        log.lines = None;
+        append_recording_log(&self.path, header, &lines)?;
+        log.lines = Some(log.recorded.len());
+        Ok(())
+    }
+
+    /// Writes the cassette whole (synced), with every interaction settled for review, and
+    /// removes the log it replaces.
+    fn write_whole(&self, recorded: &[Interaction]) -> Result<(), CassetteError> {
+        let mut texts = self.start.texts.clone();
+        texts.extend(recorded.iter().map(|interaction| {
+            let mut interaction = interaction.clone();
+            interaction.response.body = std::mem::take(&mut interaction.response.body).settled();
+            render(&interaction)
+        }));
+        let snapshot = Snapshot {
+            texts,
+            ..self.start.clone()
+        };
+        save_with(
+            &self.path,
+            snapshot.to_text().as_bytes(),
+            Durability::Synced,
+        )?;
+        // Only now: until the file holds them, the log's interactions live there.
+        remove_recording_log(&self.path)
     }
 }
 
-/// Appends a printed interaction on one line: outside strings (which never hold a raw line
-/// break) a line break is followed only by indentation, and both go.
-fn push_on_one_line(out: &mut String, text: &str) {
-    let mut rest = text.trim_start_matches(' ');
-    while let Some(at) = memchr::memchr(b'\n', rest.as_bytes()) {
-        out.push_str(&rest[..at]);
-        rest = rest[at + 1..].trim_start_matches(' ');
+/// What the saver has written to disk this run.
+#[derive(Default)]
+struct Log {
+    /// Every interaction this run recorded, as logged (bodies not yet settled).
+    recorded: Vec<Interaction>,
+    /// The file the log continues, once this run has written it.
+    file: Option<RecordingLogHeader>,
+    /// How many of `recorded` the log holds, when that is known.
+    lines: Option<usize>,
+}
+
+/// An appended exchange as the log stores it: the answer's body redacted (kept as text, or
+/// JSON if redaction changed it) and its header lines as pairs.
+fn finish(capture: &Capture, captured: Captured) -> Interaction {
+    let Captured {
+        request,
+        answer,
+        latency_ms,
+    } = captured;
+    let body = match &answer.unredacted {
+        Some(raw) => capture.answer_body(raw.expose()),
+        None => answer.body.clone(),
+    };
+    Interaction {
+        request,
+        response: RecordedResponse {
+            status: answer.status,
+            headers: answer.header_pairs(),
+            body,
+        },
+        latency_ms,
     }
-    out.push_str(rest);
 }
 
 /// One interaction as it stands in the file (inside `"interactions"`, two levels deep).
@@ -316,7 +295,8 @@ fn render(interaction: &Interaction) -> Arc<str> {
     Arc::from(format::interaction_at(interaction, 2))
 }
 
-/// What a save writes: the top level and the interactions' texts.
+/// A cassette to write: the top level and the interactions' texts.
+#[derive(Clone)]
 struct Snapshot {
     version: u32,
     recorded_with: String,
@@ -359,16 +339,19 @@ impl Snapshot {
 mod tests {
     use super::*;
     use crate::cassette::{Body, RecordedRequest, RecordedResponse};
+    use crate::redaction::Secret;
+
+    fn request(n: u16) -> RecordedRequest {
+        RecordedRequest {
+            method: "GET".into(),
+            path: format!("/api/v3/authorizations/{n}"),
+            ..RecordedRequest::default()
+        }
+    }
 
     fn interaction(n: u16) -> Interaction {
         Interaction {
-            request: RecordedRequest {
-                method: "GET".into(),
-                path: format!("/api/v3/authorizations/{n}"),
-                query: vec![],
-                headers: vec![],
-                body: Body::Empty,
-            },
+            request: request(n),
             response: RecordedResponse {
                 status: 200,
                 headers: vec![],
@@ -378,18 +361,38 @@ mod tests {
         }
     }
 
+    /// An exchange as the proxy hands it over, answering `body`.
+    fn captured(n: u16, body: &[u8]) -> Captured {
+        Captured {
+            request: request(n),
+            answer: CapturedAnswer {
+                status: 200,
+                headers: "content-type: application/json; charset=utf-8\n".into(),
+                body: Body::Empty,
+                unredacted: (!body.is_empty())
+                    .then(|| Secret::new(bytes::Bytes::copy_from_slice(body))),
+            },
+            latency_ms: None,
+        }
+    }
+
+    fn start(path: &Path, cassette: Cassette) -> (Arc<Recorder>, JoinHandle<()>) {
+        let recorder = Recorder::new(path, cassette);
+        let saver = recorder.spawn_saver(Capture::default()).unwrap();
+        (recorder, saver)
+    }
+
     #[tokio::test]
-    async fn append_returns_once_the_file_holds_the_interaction() {
+    async fn append_returns_once_the_cassette_on_disk_holds_the_interaction() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
-        let recorder = Recorder::new(&path, Cassette::new());
-        let saver = recorder.spawn_saver().unwrap();
+        let (recorder, saver) = start(&path, Cassette::new());
         assert!(
             !path.exists(),
             "nothing is written before the first interaction"
         );
         for n in 0..3 {
-            recorder.append(&interaction(n)).await;
+            recorder.append(captured(n, b"")).await;
             assert_eq!(
                 Cassette::load(&path).unwrap().interactions.len(),
                 usize::from(n) + 1
@@ -430,97 +433,114 @@ mod tests {
     async fn concurrent_appends_all_land() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
-        let recorder = Recorder::new(&path, Cassette::new());
-        let saver = recorder.spawn_saver().unwrap();
+        let (recorder, saver) = start(&path, Cassette::new());
         let tasks: Vec<_> = (0..20)
             .map(|n| {
                 let recorder = Arc::clone(&recorder);
-                tokio::spawn(async move { recorder.append(&interaction(n)).await })
+                tokio::spawn(async move { recorder.append(captured(n, b"{}")).await })
             })
             .collect();
         for task in tasks {
             task.await.unwrap();
         }
+        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 20);
         recorder.close();
         saver.await.unwrap();
         assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 20);
     }
+
     #[tokio::test]
-    async fn saves_append_to_the_log_which_loading_applies_and_close_folds_in() {
+    async fn saves_append_to_the_log_which_loading_applies_and_close_writes_the_file_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
         let log = crate::cassette::recording_log_path(&path);
-        let recorder = Recorder::new(&path, Cassette::new());
-        let saver = recorder.spawn_saver().unwrap();
+        let mut start_from = Cassette::new();
+        start_from.interactions.push(interaction(100));
+        let (recorder, saver) = start(&path, start_from.clone());
         for n in 0..5 {
-            recorder.append(&interaction(n)).await;
+            recorder.append(captured(n, b"")).await;
         }
-        // The first save wrote the file; the others only appended what they added.
-        let file = Cassette::parse(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(file.interactions.len(), 1);
-        assert!(log.exists());
+        // The file is the cassette as the recording started; the log holds what it added.
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            start_from.to_pretty_json()
+        );
+        assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 6);
         let loaded = Cassette::load(&path).unwrap();
         let paths: Vec<&str> = loaded
             .interactions
             .iter()
             .map(|i| i.request.path.as_str())
             .collect();
-        assert_eq!(
-            paths,
-            (0..5)
-                .map(|n| format!("/api/v3/authorizations/{n}"))
-                .collect::<Vec<_>>()
-        );
+        let expected: Vec<String> = [100]
+            .into_iter()
+            .chain(0..5)
+            .map(|n| format!("/api/v3/authorizations/{n}"))
+            .collect();
+        assert_eq!(paths, expected);
         recorder.close();
         saver.await.unwrap();
-        assert!(!log.exists(), "closing folds the log into the file");
-        let mut expected = Cassette::new();
-        expected.interactions = (0..5).map(interaction).collect();
+        assert!(!log.exists(), "closing writes the file whole");
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            expected.to_pretty_json()
+            loaded.to_pretty_json()
         );
     }
 
     #[tokio::test]
-    async fn a_log_larger_than_the_file_is_folded_in_while_recording() {
+    async fn answers_are_logged_redacted_as_text_and_written_as_json_at_close() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
-        let recorder = Recorder::new(&path, Cassette::new());
-        let saver = recorder.spawn_saver().unwrap();
-        let big = |n: u16| {
-            let mut i = interaction(n);
-            i.response.body = Body::Text("x".repeat(64 * 1024));
-            i
-        };
-        for n in 0..40 {
-            recorder.append(&big(n)).await;
+        let log = crate::cassette::recording_log_path(&path);
+        let (recorder, saver) = start(&path, Cassette::new());
+        let token = format!("gho_{}", "q".repeat(36));
+        let secret = format!(r#"{{"id":1,"token":"{token}","note":"ci"}}"#);
+        let bodies: [&[u8]; 4] = [
+            br#"[{"id":1,"token":""}]"#,
+            secret.as_bytes(),
+            b"{ \"spaced\": true }",
+            b"not json",
+        ];
+        for (n, body) in (0..).zip(bodies) {
+            recorder.append(captured(n, body)).await;
         }
-        let file_len = std::fs::metadata(&path).unwrap().len();
-        let log_len =
-            std::fs::metadata(crate::cassette::recording_log_path(&path)).map_or(0, |m| m.len());
-        assert!(
-            file_len > LOG_FOLD_MIN,
-            "the file was rewritten with the log folded in"
-        );
-        assert!(log_len <= file_len.max(LOG_FOLD_MIN) + 70 * 1024);
-        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 40);
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert!(!logged.contains(&token), "the log never holds the token");
+        let bodies_of = |cassette: Cassette| -> Vec<Body> {
+            cassette
+                .interactions
+                .into_iter()
+                .map(|i| i.response.body)
+                .collect()
+        };
+        let while_recording = bodies_of(Cassette::load(&path).unwrap());
         recorder.close();
         saver.await.unwrap();
-    }
-
-    #[test]
-    fn a_log_line_is_the_printed_interaction_without_its_line_breaks_and_indentation() {
-        let mut i = interaction(7);
-        i.response.body = Body::Json(serde_json::json!({"a": [1, {"b": "x\ny"}], "c": {}}));
-        let text = render(&i);
-        let mut line = String::new();
-        push_on_one_line(&mut line, &text);
-        let expected: String = text.lines().map(str::trim_start).collect();
-        assert_eq!(line, expected);
-        assert!(!line.contains('\n'));
-        let parsed: Interaction = serde_json::from_str(&line).unwrap();
-        assert_eq!(parsed.response.body, i.response.body);
+        let file = std::fs::read_to_string(&path).unwrap();
+        assert!(!file.contains(&token));
+        let written = bodies_of(Cassette::load(&path).unwrap());
+        assert_eq!(
+            written, while_recording,
+            "loading settles the log as closing does"
+        );
+        assert_eq!(
+            written[0],
+            Body::Json(serde_json::json!([{"id": 1, "token": ""}]))
+        );
+        assert_eq!(written[1].as_json().unwrap()["token"], "");
+        assert_eq!(written[1].as_json().unwrap()["note"], "ci");
+        assert_eq!(
+            written[2],
+            Body::Text("{ \"spaced\": true }".into()),
+            "JSON that compact printing would change stays exact"
+        );
+        assert_eq!(written[3], Body::Text("not json".into()));
+        // Each settled answer is what capturing it whole stores.
+        let capture = Capture::default();
+        for (body, written) in bodies.iter().zip(&written) {
+            let stored = capture.response(http::StatusCode::OK, &http::HeaderMap::new(), body);
+            assert_eq!(&stored.body, written);
+        }
     }
 
     #[tokio::test]
@@ -530,16 +550,36 @@ mod tests {
         // A directory where the cassette goes: the answer still goes out, and the failure is
         // kept.
         std::fs::create_dir(&path).unwrap();
-        let recorder = Recorder::new(&path, Cassette::new());
-        let saver = recorder.spawn_saver().unwrap();
-        recorder.append(&interaction(1)).await;
+        let (recorder, saver) = start(&path, Cassette::new());
+        recorder.append(captured(1, b"")).await;
         assert!(recorder.summary().unsaved.is_some());
         std::fs::remove_dir(&path).unwrap();
-        recorder.append(&interaction(2)).await;
+        recorder.append(captured(2, b"")).await;
         let summary = recorder.summary();
         assert_eq!(summary.unsaved, None, "{summary:?}");
         assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 2);
         recorder.close();
         saver.await.unwrap();
+        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_log_cut_short_by_a_failed_save_is_started_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let log = crate::cassette::recording_log_path(&path);
+        let (recorder, saver) = start(&path, Cassette::new());
+        recorder.append(captured(1, b"")).await;
+        // The log vanishes (as after a failed, partial write): the next save must not append
+        // to what is not there.
+        std::fs::remove_file(&log).unwrap();
+        recorder.append(captured(2, b"")).await;
+        assert!(recorder.summary().unsaved.is_some());
+        recorder.append(captured(3, b"")).await;
+        assert_eq!(recorder.summary().unsaved, None);
+        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 3);
+        recorder.close();
+        saver.await.unwrap();
+        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 3);
     }
 }

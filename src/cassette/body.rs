@@ -55,6 +55,21 @@ impl Body {
         matches!(self, Body::Empty)
     }
 
+    /// A response body as a cassette prints it for review: text that is JSON, and that compact
+    /// JSON gives back byte for byte, becomes JSON (as [`Body::from_bytes`] with
+    /// [`Fidelity::Exact`] would have made it); anything else stays as it is. The recorder
+    /// logs answers as text and settles them when it writes the cassette whole.
+    #[must_use]
+    pub fn settled(self) -> Self {
+        match self {
+            Body::Text(text) => match Body::from_bytes(text.as_bytes(), Fidelity::Exact) {
+                json @ Body::Json(_) => json,
+                _ => Body::Text(text),
+            },
+            other => other,
+        }
+    }
+
     /// The bytes to send.
     pub fn to_bytes(&self) -> Bytes {
         match self {

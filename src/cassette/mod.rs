@@ -72,7 +72,7 @@ pub struct Interaction {
 }
 
 /// A request as it is stored and matched: already redacted, lower-case header names.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordedRequest {
     pub method: String,

@@ -5,7 +5,9 @@
 //! A running recording also keeps a *recording log* beside the cassette
 //! (`<cassette>.recording`, see [`recording_log_path`]): the interactions it answered since it
 //! last wrote the whole file, one JSON line each, appended before each answer. Loading a
-//! cassette applies its log, so a recorder killed mid-run loses nothing it answered.
+//! cassette applies its log, so a recorder killed mid-run loses nothing it answered, and
+//! settles the logged answers' bodies ([`super::Body::settled`]) as the recorder does when it
+//! writes the file whole.
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -261,14 +263,16 @@ fn apply_recording_log(
         return Ok(());
     }
     for (index, line) in lines {
-        let interaction: Interaction =
+        let mut interaction: Interaction =
             serde_json::from_str(line).map_err(|err| malformed(index + 1, err))?;
+        // The recorder logs answers as text; the file it writes at the end holds them settled.
+        interaction.response.body = std::mem::take(&mut interaction.response.body).settled();
         cassette.interactions.push(interaction);
     }
     Ok(())
 }
 
-/// Appends `text` (whole lines) to the cassette's recording log, starting the log with
+/// Appends `lines` (whole lines) to the cassette's recording log, starting the log with
 /// `header` when given (the log is then created afresh). Not synced: like the saves between
 /// answers, it survives a crash of the process, not a power cut.
 ///
@@ -277,7 +281,7 @@ fn apply_recording_log(
 pub fn append_recording_log(
     path: &Path,
     header: Option<RecordingLogHeader>,
-    text: &str,
+    lines: &[u8],
 ) -> Result<(), CassetteError> {
     let log = recording_log_path(path);
     let write_err = |source| CassetteError::Write {
@@ -297,7 +301,7 @@ pub fn append_recording_log(
             .open(&log)
             .map_err(write_err)?,
     };
-    file.write_all(text.as_bytes()).map_err(write_err)
+    file.write_all(lines).map_err(write_err)
 }
 
 /// Removes the cassette's recording log once the file holds its interactions.
@@ -494,7 +498,7 @@ mod tests {
         let line = serde_json::to_string(&cassette.interactions[0]).unwrap();
         // One whole line, then one cut short by a kill: only the whole one counts.
         let partial = &line[..line.len() / 2];
-        append_recording_log(&path, Some(header), &format!("{line}\n{partial}")).unwrap();
+        append_recording_log(&path, Some(header), format!("{line}\n{partial}").as_bytes()).unwrap();
         let loaded = Cassette::load(&path).unwrap();
         assert_eq!(loaded.interactions.len(), cassette.interactions.len() + 1);
 
@@ -523,7 +527,7 @@ mod tests {
             extends_bytes: text.len() as u64,
             extends_interactions: sample().interactions.len(),
         };
-        append_recording_log(&path, Some(header), "{\"request\": 1}\n").unwrap();
+        append_recording_log(&path, Some(header), b"{\"request\": 1}\n").unwrap();
         let err = Cassette::load(&path).unwrap_err().to_string();
         assert!(err.contains("c.json.recording:2:"), "{err}");
     }

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cassette::{Body, RecordedRequest, RecordedResponse};
 
+pub use crate::capture::CapturedAnswer;
 pub use store::{Journal, JournalStats};
 
 /// How an exchange ended.
@@ -107,23 +108,6 @@ pub enum Answer {
     Stored(Arc<RecordedResponse>),
     /// A forwarded answer in the journal's own form.
     Captured(CapturedAnswer),
-}
-
-/// A forwarded answer as passthrough journals it ([`crate::capture::Capture::answer_for_journal`]):
-/// redacted like a stored answer, but its headers are one block of lines instead of two
-/// strings each. A GHES answer has some 26 headers, and allocating, escaping and freeing them
-/// one by one was most of what journaling every exchange cost; the block is written to the
-/// journal as it is, and reading a frame turns it back into a [`RecordedResponse`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct CapturedAnswer {
-    pub status: u16,
-    /// `name: value\n` for each header, names in lower case, in the upstream's order (header
-    /// values hold no line breaks).
-    pub headers: String,
-    pub body: Body,
-    /// The upstream's body as it came (decoded, within the journal's body limit), until the
-    /// writer redacts it into `body` ([`Draft::new`]): the request only copies it.
-    pub unredacted: Option<crate::redaction::Secret<bytes::Bytes>>,
 }
 
 /// An entry on its way to the journal: its answer travels beside it, in the form it was
@@ -227,7 +211,7 @@ impl Draft {
             (field("note"), field("note_url"), field("fingerprint"));
         if let Some(Answer::Captured(captured)) = &mut response {
             if let Some(raw) = captured.unredacted.take() {
-                captured.body = capture.journal_body(raw.expose());
+                captured.body = capture.answer_body(raw.expose());
             }
         }
         let mut truncated = cap(&mut request.body, request_size, body_limit);
@@ -343,7 +327,7 @@ mod tests {
         let capture = crate::capture::Capture::new(crate::redaction::Redactor::default(), upstream);
         let token = format!("ghp_{}", "t".repeat(36));
         let body = format!(r#"{{"url":"https://ghes.example.com/a/1","token":"{token}"}}"#);
-        let answer = capture.answer_for_journal(
+        let answer = capture.answer(
             http::StatusCode::CREATED,
             &http::HeaderMap::new(),
             body.as_bytes(),

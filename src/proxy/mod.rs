@@ -29,13 +29,13 @@ use hyper::body::Body as _;
 use hyper::body::Incoming;
 
 use crate::capture::Capture;
-use crate::cassette::{Interaction, RecordedRequest};
+use crate::cassette::RecordedRequest;
 use crate::config::Latency;
 use crate::deprecation::DeprecationHeaders;
 use crate::journal::{Answer, Exchange, Journal, Mode, Outcome};
 use crate::metrics::Metrics;
 use crate::origin::Origin;
-use crate::recording::Recorder;
+use crate::recording::{Captured, Recorder};
 use crate::redaction::Secret;
 use crate::replay::{is_kept_on_304, Entry, Lookup, MissReport, ReplaySet};
 use crate::scope::{is_deprecated_family, Scope};
@@ -258,23 +258,36 @@ impl Proxy {
             Ok((mut head, decoded, latency)) => {
                 let (captured, answer, outcome) = match (&self.recorder, &self.journal) {
                     (Some(recorder), journal) => {
-                        let stored = self.capture.response(head.status, &head.headers, &decoded);
-                        tracing::info!(http.request = %captured.summary(), http.status = stored.status, cassette.path = %recorder.path().display(), "recorded");
-                        let interaction = Interaction {
-                            request: captured,
-                            response: stored,
-                            latency_ms: Some(
-                                u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
-                            ),
+                        tracing::info!(http.request = %captured.summary(), http.status = head.status.as_u16(), cassette.path = %recorder.path().display(), "recorded");
+                        // The saver redacts the body and prints the interaction, off this path.
+                        let answer =
+                            self.capture
+                                .answer(head.status, &head.headers, &decoded, usize::MAX);
+                        let journaled = journal.as_ref().map(|journal| {
+                            let mut copy = answer.clone();
+                            copy.unredacted = copy
+                                .unredacted
+                                .filter(|_| decoded.len() <= journal.body_limit());
+                            Answer::Captured(copy)
+                        });
+                        // The exchange needs the request only for the journal.
+                        let request = match journal {
+                            Some(_) => captured.clone(),
+                            None => std::mem::take(&mut captured),
                         };
-                        recorder.append(&interaction).await;
-                        let answer = journal
-                            .as_ref()
-                            .map(|_| Answer::Stored(Arc::new(interaction.response)));
-                        (interaction.request, answer, Outcome::Recorded)
+                        recorder
+                            .append(Captured {
+                                request,
+                                answer,
+                                latency_ms: Some(
+                                    u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+                                ),
+                            })
+                            .await;
+                        (captured, journaled, Outcome::Recorded)
                     }
                     (None, Some(journal)) => {
-                        let answer = self.capture.answer_for_journal(
+                        let answer = self.capture.answer(
                             head.status,
                             &head.headers,
                             &decoded,
