@@ -237,11 +237,7 @@ impl Recorder {
     /// removes the log it replaces.
     fn write_whole(&self, recorded: &[Interaction]) -> Result<(), CassetteError> {
         let mut texts = self.start.texts.clone();
-        texts.extend(recorded.iter().map(|interaction| {
-            let mut interaction = interaction.clone();
-            interaction.response.body = std::mem::take(&mut interaction.response.body).settled();
-            render(&interaction)
-        }));
+        texts.extend(render_settled(recorded));
         let snapshot = Snapshot {
             texts,
             ..self.start.clone()
@@ -288,6 +284,31 @@ fn finish(capture: &Capture, captured: Captured) -> Interaction {
         },
         latency_ms,
     }
+}
+
+/// Logged interactions as they stand in the file, settled for review
+/// ([`crate::cassette::Body::settled`]). A long recording's are printed on every core, since
+/// shutdown waits for them.
+fn render_settled(recorded: &[Interaction]) -> Vec<Arc<str>> {
+    let one = |interaction: &Interaction| {
+        let mut interaction = interaction.clone();
+        interaction.response.body = std::mem::take(&mut interaction.response.body).settled();
+        render(&interaction)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if threads == 1 || recorded.len() < 1024 {
+        return recorded.iter().map(one).collect();
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = recorded
+            .chunks(recorded.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().expect("printing an interaction panicked"))
+            .collect()
+    })
 }
 
 /// One interaction as it stands in the file (inside `"interactions"`, two levels deep).
@@ -540,6 +561,24 @@ mod tests {
         for (body, written) in bodies.iter().zip(&written) {
             let stored = capture.response(http::StatusCode::OK, &http::HeaderMap::new(), body);
             assert_eq!(&stored.body, written);
+        }
+    }
+
+    #[test]
+    fn a_long_recording_prints_in_parts_in_order() {
+        let recorded: Vec<Interaction> = (0..3000)
+            .map(|n| {
+                let mut i = interaction(n);
+                i.response.body = Body::Text(format!("{{\"id\":{n}}}"));
+                i
+            })
+            .collect();
+        let texts = render_settled(&recorded);
+        assert_eq!(texts.len(), recorded.len());
+        for (n, text) in (0..).zip(&texts) {
+            let mut expected = interaction(n);
+            expected.response.body = Body::Json(serde_json::json!({ "id": n }));
+            assert_eq!(**text, *render(&expected));
         }
     }
 

@@ -193,6 +193,7 @@ async fn no_planted_secret_reaches_cassettes_or_logs_and_replay_still_matches() 
         "/user",
     ];
     let mut logs = Vec::new();
+    let mut mid_run = Vec::new();
     for (round, mode) in [
         ("first", "all"),
         ("second", "new-episodes"),
@@ -216,6 +217,19 @@ async fn no_planted_secret_reaches_cassettes_or_logs_and_replay_still_matches() 
         let proxy = Binary::start(&args, &[], dir.path()).await;
         let statuses = send_secrets(&proxy.url, &s, round).await;
         assert_eq!(statuses, [201, 200, 401, 200, 201, 401, 201], "{round}");
+        if mode != "passthrough" {
+            // While it runs, the recording log holds the answers (the file is written whole
+            // at the end): it is on disk too.
+            let log = ghes_vcr::cassette::recording_log_path(&cassette);
+            assert!(log.exists(), "{round}: a recording log mid-run");
+            for entry in std::fs::read_dir(&cassettes).unwrap() {
+                let path = entry.unwrap().path();
+                mid_run.push((
+                    path.display().to_string(),
+                    std::fs::read_to_string(&path).unwrap(),
+                ));
+            }
+        }
         proxy.signal("TERM").await;
         let finished = proxy.wait().await;
         assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr);
@@ -232,6 +246,9 @@ async fn no_planted_secret_reaches_cassettes_or_logs_and_replay_still_matches() 
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_clean(&path.display().to_string(), &text, &secrets, &basics);
+    }
+    for (path, text) in &mid_run {
+        assert_clean(&format!("{path} (mid-run)"), text, &secrets, &basics);
     }
     for log in &logs {
         assert!(log.contains("journal closed"), "the log was captured");
