@@ -165,8 +165,11 @@ impl Recorder {
                     state.closed,
                 )
             };
-            log.recorded
-                .extend(batch.into_iter().map(|captured| finish(capture, captured)));
+            log.recorded.extend(
+                batch
+                    .into_iter()
+                    .map(|captured| Logged::new(capture, captured)),
+            );
             // A failed save is retried with the next interaction, and at close.
             let error = if log.recorded.is_empty() {
                 None
@@ -221,9 +224,9 @@ impl Recorder {
             None => (Some(file), 0),
         };
         let mut lines = Vec::with_capacity(4096);
-        for interaction in &log.recorded[from..] {
+        for logged in &log.recorded[from..] {
             // Printing into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut lines, interaction);
+            let _ = serde_json::to_writer(&mut lines, logged);
             lines.push(b'\n');
         }
         // Until the lines are known to be whole on disk, the next save starts the log afresh.
@@ -235,7 +238,7 @@ impl Recorder {
 
     /// Writes the cassette whole (synced), with every interaction settled for review, and
     /// removes the log it replaces.
-    fn write_whole(&self, recorded: &[Interaction]) -> Result<(), CassetteError> {
+    fn write_whole(&self, recorded: &[Logged]) -> Result<(), CassetteError> {
         let mut texts = self.start.texts.clone();
         texts.extend(render_settled(recorded));
         let snapshot = Snapshot {
@@ -255,46 +258,107 @@ impl Recorder {
 /// What the saver has written to disk this run.
 #[derive(Default)]
 struct Log {
-    /// Every interaction this run recorded, as logged (bodies not yet settled).
-    recorded: Vec<Interaction>,
+    /// Every interaction this run recorded, as logged.
+    recorded: Vec<Logged>,
     /// The file the log continues, once this run has written it.
     file: Option<RecordingLogHeader>,
     /// How many of `recorded` the log holds, when that is known.
     lines: Option<usize>,
 }
 
-/// An appended exchange as the log stores it: the answer's body redacted (kept as text, or
-/// JSON if redaction changed it) and its header lines as pairs.
-fn finish(capture: &Capture, captured: Captured) -> Interaction {
-    let Captured {
-        request,
-        answer,
-        latency_ms,
-    } = captured;
-    let body = match &answer.unredacted {
-        Some(raw) => capture.answer_body(raw.expose()),
-        None => answer.body.clone(),
-    };
-    Interaction {
-        request,
-        response: RecordedResponse {
-            status: answer.status,
-            headers: answer.header_pairs(),
-            body,
-        },
-        latency_ms,
+/// An interaction as the log holds it: the answer's body redacted (text, or JSON if redaction
+/// changed it), its headers still the captured lines. It prints as an [`Interaction`] line.
+#[derive(Debug)]
+struct Logged {
+    request: RecordedRequest,
+    /// `unredacted` is gone: `body` holds the redacted body.
+    answer: CapturedAnswer,
+    latency_ms: Option<u64>,
+}
+
+impl Logged {
+    /// Redacts an appended exchange's body.
+    fn new(capture: &Capture, captured: Captured) -> Self {
+        let Captured {
+            request,
+            mut answer,
+            latency_ms,
+        } = captured;
+        if let Some(raw) = answer.unredacted.take() {
+            answer.body = capture.answer_body(raw.expose());
+        }
+        Self {
+            request,
+            answer,
+            latency_ms,
+        }
+    }
+
+    /// As the cassette stores it, settled for review ([`crate::cassette::Body::settled`]).
+    fn to_settled(&self) -> Interaction {
+        Interaction {
+            request: self.request.clone(),
+            response: RecordedResponse {
+                status: self.answer.status,
+                headers: self.answer.header_pairs(),
+                body: self.answer.body.clone().settled(),
+            },
+            latency_ms: self.latency_ms,
+        }
     }
 }
 
-/// Logged interactions as they stand in the file, settled for review
-/// ([`crate::cassette::Body::settled`]). A long recording's are printed on every core, since
-/// shutdown waits for them.
-fn render_settled(recorded: &[Interaction]) -> Vec<Arc<str>> {
-    let one = |interaction: &Interaction| {
-        let mut interaction = interaction.clone();
-        interaction.response.body = std::mem::take(&mut interaction.response.body).settled();
-        render(&interaction)
-    };
+impl serde::Serialize for Logged {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut out = serializer.serialize_struct("Interaction", 3)?;
+        out.serialize_field("request", &self.request)?;
+        out.serialize_field("response", &LoggedResponse(&self.answer))?;
+        match self.latency_ms {
+            Some(latency) => out.serialize_field("latency_ms", &latency)?,
+            None => out.skip_field("latency_ms")?,
+        }
+        out.end()
+    }
+}
+
+/// A logged answer in the form of a [`RecordedResponse`], its headers printed straight from the
+/// captured lines.
+struct LoggedResponse<'a>(&'a CapturedAnswer);
+
+impl serde::Serialize for LoggedResponse<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let answer = self.0;
+        let mut out = serializer.serialize_struct("RecordedResponse", 3)?;
+        out.serialize_field("status", &answer.status)?;
+        out.serialize_field("headers", &HeaderLines(&answer.headers))?;
+        if answer.body.is_empty() {
+            out.skip_field("body")?;
+        } else {
+            out.serialize_field("body", &answer.body)?;
+        }
+        out.end()
+    }
+}
+
+/// `name: value` lines as `[name, value]` pairs.
+struct HeaderLines<'a>(&'a str);
+
+impl serde::Serialize for HeaderLines<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .split_terminator('\n')
+                .filter_map(|line| line.split_once(": ")),
+        )
+    }
+}
+
+/// Logged interactions as they stand in the file, settled for review. A long recording's are
+/// printed on every core, since shutdown waits for them.
+fn render_settled(recorded: &[Logged]) -> Vec<Arc<str>> {
+    let one = |logged: &Logged| render(&logged.to_settled());
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     if threads == 1 || recorded.len() < 1024 {
         return recorded.iter().map(one).collect();
@@ -566,11 +630,16 @@ mod tests {
 
     #[test]
     fn a_long_recording_prints_in_parts_in_order() {
-        let recorded: Vec<Interaction> = (0..3000)
-            .map(|n| {
-                let mut i = interaction(n);
-                i.response.body = Body::Text(format!("{{\"id\":{n}}}"));
-                i
+        let recorded: Vec<Logged> = (0..3000)
+            .map(|n| Logged {
+                request: request(n),
+                answer: CapturedAnswer {
+                    status: 200,
+                    headers: String::new(),
+                    body: Body::Text(format!("{{\"id\":{n}}}")),
+                    unredacted: None,
+                },
+                latency_ms: None,
             })
             .collect();
         let texts = render_settled(&recorded);
@@ -579,6 +648,26 @@ mod tests {
             let mut expected = interaction(n);
             expected.response.body = Body::Json(serde_json::json!({ "id": n }));
             assert_eq!(**text, *render(&expected));
+        }
+    }
+
+    #[test]
+    fn a_log_line_reads_back_as_the_interaction() {
+        let capture = Capture::default();
+        for (latency_ms, body) in [(None, &b""[..]), (Some(12), br#"{"id":1,"token":""}"#)] {
+            let mut captured = captured(7, body);
+            captured
+                .answer
+                .headers
+                .push_str("x-empty: \nlink: <{{origin}}/x>; rel=\"next\"\n");
+            captured.latency_ms = latency_ms;
+            let logged = Logged::new(&capture, captured);
+            let line = serde_json::to_string(&logged).unwrap();
+            let mut read: Interaction = serde_json::from_str(&line).unwrap();
+            read.response.body = read.response.body.settled();
+            assert_eq!(read, logged.to_settled());
+            assert_eq!(read.response.headers.len(), 3);
+            assert_eq!(read.response.headers[1], ("x-empty".into(), String::new()));
         }
     }
 
