@@ -189,8 +189,14 @@ fn mask(secret: &str) -> String {
 /// Scans one file's text.
 pub fn scan_text(path: &Path, text: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        for rule in line_rules() {
+    for (number, raw) in text.lines().enumerate() {
+        // JSON held in a string (a text body, or a body in a recording log) has its quotes
+        // escaped: it is read as it would be stored as JSON too.
+        let unescaped = raw.contains("\\\"").then(|| unescape_quotes(raw));
+        for (line, rule) in std::iter::once(raw)
+            .chain(unescaped.as_deref())
+            .flat_map(|line| line_rules().iter().map(move |rule| (line, rule)))
+        {
             for captures in rule.pattern.captures_iter(line) {
                 let Some(secret) = captures.iter().skip(1).flatten().next() else {
                     continue;
@@ -207,12 +213,15 @@ pub fn scan_text(path: &Path, text: &str) -> Vec<Finding> {
                     mask(secret.as_str()),
                     &line[secret.end()..whole.end()]
                 );
-                findings.push(Finding {
+                let finding = Finding {
                     path: path.to_owned(),
                     line: number + 1,
                     rule: rule.name,
                     excerpt: excerpt.trim().to_owned(),
-                });
+                };
+                if !findings.contains(&finding) {
+                    findings.push(finding);
+                }
             }
         }
     }
@@ -237,6 +246,22 @@ pub fn scan_text(path: &Path, text: &str) -> Vec<Finding> {
     }
     findings.sort_by_key(|finding| finding.line);
     findings
+}
+
+/// `line` with one level of `\"` and `\\` escapes undone.
+fn unescape_quotes(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('\\', Some(next @ ('"' | '\\'))) => {
+                out.push(next);
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn find_hash_mismatches(value: &Value, out: &mut Vec<String>) {
@@ -317,6 +342,18 @@ mod tests {
             rules_hit(&format!(r#"["authorization", "Bearer {}"]"#, fake("", 30))),
             ["token-credential"]
         );
+    }
+
+    #[test]
+    fn finds_leaks_in_json_held_as_text() {
+        // A text body, or an answer in a recording log: its quotes are escaped.
+        let hex: String = "0123456789abcdef".chars().cycle().take(40).collect();
+        let ghp = fake("ghp_", 36);
+        let body = format!(r#"{{"password":"pw","token":"{hex}","note":"a \"quoted\" {ghp}"}}"#);
+        let line = serde_json::to_string(&serde_json::json!({ "body": { "text": body } })).unwrap();
+        assert!(line.contains(r#"\"password\""#));
+        assert_eq!(rules_hit(&line), ["github-token", "hex-token", "password"]);
+        assert_eq!(unescape_quotes(r#"a\"b\\"c\n"#), r#"a"b\"c\n"#);
     }
 
     #[test]

@@ -185,6 +185,9 @@ impl Recorder {
                 None => {
                     tracing::debug!(cassette.path = %self.path.display(), whole = closed, "saved cassette");
                 }
+                Some(err) if closed => {
+                    tracing::error!(cassette.path = %self.path.display(), cause = %crate::error::chain(err), "cannot write the cassette whole; what was saved before stays, with its recording log");
+                }
                 Some(err) => {
                     tracing::error!(cassette.path = %self.path.display(), cause = %crate::error::chain(err), "cannot save cassette; will retry on the next interaction");
                 }
