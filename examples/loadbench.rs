@@ -430,6 +430,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     baseline.stop();
     results.splice(0..0, baseline_rows(&results, &args.connections));
+    if args.only.is_empty() || args.only.contains(&Target::Replay) {
+        match load_rt.block_on(samples_memory(&binary, home.path(), &load)) {
+            Ok(memory) => {
+                notes.insert("replay_samples_resident_kib", memory);
+            }
+            Err(err) => warnings.push(format!("replay of the sample cassettes: {err:#}")),
+        }
+    }
 
     let report = Report {
         rows: &results,
@@ -946,6 +954,41 @@ fn show_probe(
         probe.body
     );
     Ok(())
+}
+
+/// The resident memory of `ghes-vcr replay` serving the sample cassettes (the repository's
+/// `cassettes/`), without and with a journal, after a few answers: `{"no_journal": KiB,
+/// "journal": KiB}`.
+async fn samples_memory(binary: &Path, home: &Path, load: &LoadSpec) -> anyhow::Result<Value> {
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/cassettes");
+    let journal = home.join("samples-journal");
+    let mut memory = serde_json::Map::new();
+    for (key, flags) in [
+        ("no_journal", vec!["--no-journal"]),
+        ("journal", vec!["--journal", path_arg(&journal)?]),
+    ] {
+        let mut args = vec!["replay", "--cassette", samples, "--listen", "127.0.0.1:0"];
+        args.extend(flags);
+        let proxy = Proxy::start(binary, "replay (samples)", &args, home)?;
+        for _ in 0..5 {
+            let probe = probe(proxy.addr, load).await?;
+            if probe.status != StatusCode::OK {
+                bail!("the samples answer GET {PATH} with {}", probe.status);
+            }
+        }
+        let pid = proxy.child.as_ref().context("not running")?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .context("cannot read the process's resident memory (/proc)")?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .context("no VmRSS in /proc/PID/status")?;
+        memory.insert(key.to_owned(), kib.into());
+        proxy.stop()?;
+    }
+    Ok(Value::Object(memory))
 }
 
 fn path_arg(path: &Path) -> anyhow::Result<&str> {
@@ -1468,6 +1511,14 @@ impl Report<'_> {
                 );
             }
         }
+        if let Some(memory) = self.notes.get("replay_samples_resident_kib") {
+            let mb = |key: &str| memory[key].as_f64().map_or(f64::NAN, |kib| kib / 1024.0);
+            println!(
+                "replay of the sample cassettes, resident after 5 answers: {:.1} MB without the journal, {:.1} MB with it (target ≤ 20 MB)",
+                mb("no_journal"),
+                mb("journal")
+            );
+        }
         if let Some(recording) = self.notes.get("record") {
             println!(
                 "record (GET /__ghes-vcr/health before stopping): {} interactions recorded, {} in the cassette, saved {}",
@@ -1610,6 +1661,7 @@ impl Report<'_> {
             "passthrough_journal_health": self.notes.get("passthrough_journal"),
             "record_health": self.notes.get("record"),
             "record_journal_health": self.notes.get("record_journal"),
+            "replay_samples_resident_kib": self.notes.get("replay_samples_resident_kib"),
             "warnings": warnings,
         })
     }
