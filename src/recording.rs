@@ -470,6 +470,20 @@ mod tests {
         (recorder, saver)
     }
 
+    /// How many interactions loading the cassette finds while the recorder runs, then after
+    /// it closes.
+    async fn loaded_while_recording_then_closed(
+        path: &Path,
+        recorder: &Recorder,
+        saver: JoinHandle<()>,
+    ) -> [usize; 2] {
+        let count = || Cassette::load(path).unwrap().interactions.len();
+        let recording = count();
+        recorder.close();
+        saver.await.unwrap();
+        [recording, count()]
+    }
+
     #[tokio::test]
     async fn append_returns_once_the_cassette_on_disk_holds_the_interaction() {
         let dir = tempfile::tempdir().unwrap();
@@ -531,10 +545,10 @@ mod tests {
         for task in tasks {
             task.await.unwrap();
         }
-        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 20);
-        recorder.close();
-        saver.await.unwrap();
-        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 20);
+        assert_eq!(
+            loaded_while_recording_then_closed(&path, &recorder, saver).await,
+            [20, 20]
+        );
     }
 
     #[tokio::test]
@@ -688,10 +702,10 @@ mod tests {
         recorder.append(captured(2, b"")).await;
         let summary = recorder.summary();
         assert_eq!(summary.unsaved, None, "{summary:?}");
-        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 2);
-        recorder.close();
-        saver.await.unwrap();
-        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 2);
+        assert_eq!(
+            loaded_while_recording_then_closed(&path, &recorder, saver).await,
+            [2, 2]
+        );
     }
 
     #[tokio::test]
@@ -708,9 +722,9 @@ mod tests {
         assert!(recorder.summary().unsaved.is_some());
         recorder.append(captured(3, b"")).await;
         assert_eq!(recorder.summary().unsaved, None);
-        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 3);
-        recorder.close();
-        saver.await.unwrap();
-        assert_eq!(Cassette::load(&path).unwrap().interactions.len(), 3);
+        assert_eq!(
+            loaded_while_recording_then_closed(&path, &recorder, saver).await,
+            [3, 3]
+        );
     }
 }
