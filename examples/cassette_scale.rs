@@ -2,7 +2,8 @@
 //! request, for generated cassettes of 1, 1k, 10k and 100k interactions.
 //!
 //! ```sh
-//! cargo run --release --example cassette_scale
+//! cargo run --release --example cassette_scale                   # as `replay` runs by default
+//! cargo run --release --example cassette_scale -- --no-journal    # as `replay --no-journal`
 //! ```
 //!
 //! Each cassette holds distinct `GET /api/v3/authorizations/{id}` interactions with a ~1 KB
@@ -18,6 +19,7 @@ use std::time::Instant;
 use ghes_vcr::cassette::{
     load_set, Body, Cassette, Interaction, RecordedRequest, RecordedResponse,
 };
+use ghes_vcr::deprecation::DeprecationHeaders;
 use ghes_vcr::matching::MatchRules;
 use ghes_vcr::replay::{Lookup, ReplayOptions, ReplaySet};
 use serde_json::json;
@@ -103,6 +105,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:>8}  {:>10}  {:>9}  {:>10}  {:>8}  {:>11}  {:>10}",
         "size", "file", "load", "resident", "mem/file", "match/req", "vs size 1"
     );
+    // As `ghes-vcr replay` runs by default (deprecation headers added, each stored answer kept
+    // for the journal), or with `--no-journal`.
+    let journal = !std::env::args().any(|arg| arg == "--no-journal");
+    let options = ReplayOptions {
+        deprecation: Some(DeprecationHeaders::default()),
+        keep_recorded: journal,
+        ..ReplayOptions::default()
+    };
+    println!(
+        "options:  replay's defaults, journal {}",
+        if journal { "on" } else { "off (--no-journal)" }
+    );
     let mut baseline = None;
     for size in [1usize, 1_000, 10_000, 100_000] {
         let path = dir.path().join(format!("scale-{size}.json"));
@@ -120,7 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::slice::from_ref(&path),
             loaded,
             MatchRules::default(),
-            &ReplayOptions::default(),
+            &options,
         )?;
         let load = started.elapsed();
         eprintln!(

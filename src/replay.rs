@@ -389,11 +389,18 @@ pub struct Entry {
 /// journal's writer copies as one string instead of walking a tree for every replayed request.
 /// The journal's readers show it as JSON again.
 fn journal_form(response: &RecordedResponse) -> RecordedResponse {
-    let mut response = response.clone();
-    if matches!(response.body, Body::Json(_)) {
-        response.body = Body::Text(String::from_utf8_lossy(&response.body.to_bytes()).into_owned());
+    let body = match &response.body {
+        // Printed from the tree, not a copy of it (a copy would only be dropped again).
+        Body::Json(_) => {
+            Body::Text(String::from_utf8_lossy(&response.body.to_bytes()).into_owned())
+        }
+        other => other.clone(),
+    };
+    RecordedResponse {
+        status: response.status,
+        headers: response.headers.clone(),
+        body,
     }
-    response
 }
 
 /// Interactions that share a fingerprint, served in order.
