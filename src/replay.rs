@@ -107,6 +107,16 @@ impl Template {
     }
 }
 
+impl Template {
+    /// The bytes as stored, placeholder and all (not remembered as a serving origin's join).
+    pub fn stored(&self) -> Bytes {
+        match self {
+            Template::Plain(bytes) => bytes.clone(),
+            Template::WithOrigin { parts, .. } => join(parts, ORIGIN_PLACEHOLDER),
+        }
+    }
+}
+
 /// `parts` joined with `origin` between them.
 fn join(parts: &[Bytes], origin: &str) -> Bytes {
     let len = parts.iter().map(Bytes::len).sum::<usize>() + origin.len() * (parts.len() - 1);
@@ -379,8 +389,8 @@ pub struct Entry {
     pub index: usize,
     pub request: RecordedRequest,
     pub response: PreparedResponse,
-    /// The stored response, kept only when exchanges are journaled.
-    pub recorded: Option<Arc<RecordedResponse>>,
+    /// The stored response as the journal keeps it, only when exchanges are journaled.
+    pub journal: Option<JournalCopy>,
     /// How many requests this interaction answered, for the replay report.
     pub hits: AtomicUsize,
 }
@@ -400,6 +410,100 @@ fn journal_form(response: &RecordedResponse) -> RecordedResponse {
         status: response.status,
         headers: response.headers.clone(),
         body,
+    }
+}
+
+impl Entry {
+    /// The stored response as the journal keeps it ([`journal_form`]), when exchanges are
+    /// journaled.
+    pub fn journal_copy(&self) -> Option<Arc<RecordedResponse>> {
+        self.journal.as_ref().map(|copy| copy.get(&self.response))
+    }
+}
+
+/// An interaction's stored response as the journal keeps it, built at the first hit that is
+/// journaled: most of a large cassette's interactions may never be hit, and a copy of every
+/// answer made at load took a cassette past three times its file in memory. Until then only the
+/// stored headers are held (as `name: value` lines), since replay may add to them; the body is
+/// the served one with the placeholder back.
+#[derive(Debug)]
+pub struct JournalCopy {
+    built: std::sync::OnceLock<Arc<RecordedResponse>>,
+    /// What it is built from; `None` when it was built at load: headers the lines would not
+    /// give back, or tokens synthesized into the served body.
+    source: Option<(String, BodyForm)>,
+}
+
+/// The form of a stored body, which its served bytes do not tell.
+#[derive(Clone, Copy, Debug)]
+enum BodyForm {
+    Empty,
+    /// JSON (journaled as its compact text) or text.
+    Text,
+    Binary,
+}
+
+impl JournalCopy {
+    /// The copy of `stored`, an answer as the cassette holds it, whose body is served as it is
+    /// stored unless `served_as_stored` is false.
+    fn new(stored: &RecordedResponse, served_as_stored: bool) -> Self {
+        let lines_hold = stored.headers.iter().all(|(name, value)| {
+            !name.is_empty() && !name.contains(['\n', ':']) && !value.contains('\n')
+        });
+        if !served_as_stored || !lines_hold {
+            return Self {
+                built: Arc::new(journal_form(stored)).into(),
+                source: None,
+            };
+        }
+        let mut lines = String::with_capacity(
+            stored
+                .headers
+                .iter()
+                .map(|(name, value)| name.len() + value.len() + 3)
+                .sum(),
+        );
+        for (name, value) in &stored.headers {
+            lines.push_str(name);
+            lines.push_str(": ");
+            lines.push_str(value);
+            lines.push('\n');
+        }
+        let form = match stored.body {
+            Body::Empty => BodyForm::Empty,
+            Body::Json(_) | Body::Text(_) => BodyForm::Text,
+            Body::Binary(_) => BodyForm::Binary,
+        };
+        Self {
+            built: std::sync::OnceLock::new(),
+            source: Some((lines, form)),
+        }
+    }
+
+    /// The copy, built from `response` (the interaction's prepared answer) at the first call.
+    fn get(&self, response: &PreparedResponse) -> Arc<RecordedResponse> {
+        let built = self.built.get_or_init(|| {
+            let Some((lines, form)) = &self.source else {
+                unreachable!("a copy without its source was built at load");
+            };
+            let headers = lines
+                .split_terminator('\n')
+                .filter_map(|line| line.split_once(": "))
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect();
+            let bytes = response.body.stored();
+            let body = match form {
+                BodyForm::Empty => Body::Empty,
+                BodyForm::Text => Body::Text(String::from_utf8_lossy(&bytes).into_owned()),
+                BodyForm::Binary => Body::Binary(bytes),
+            };
+            Arc::new(RecordedResponse {
+                status: response.status.as_u16(),
+                headers,
+                body,
+            })
+        });
+        Arc::clone(built)
     }
 }
 
@@ -719,9 +823,12 @@ impl Prepared {
         options: &ReplayOptions,
     ) -> Result<Self, CassetteError> {
         // As stored, before replay adds anything.
-        let recorded = options
-            .keep_recorded
-            .then(|| Arc::new(journal_form(&interaction.response)));
+        let journal = options.keep_recorded.then(|| {
+            JournalCopy::new(
+                &interaction.response,
+                options.tokens != TokenMode::Synthesized,
+            )
+        });
         let mut synthetic = HashMap::new();
         if options.tokens == TokenMode::Synthesized {
             synthesize_tokens(&mut interaction.response, &mut synthetic);
@@ -747,7 +854,7 @@ impl Prepared {
                 index,
                 request: interaction.request,
                 response,
-                recorded,
+                journal,
                 hits: AtomicUsize::new(0),
             },
             synthetic,
@@ -994,6 +1101,63 @@ mod tests {
             &ReplayOptions::default(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn the_journal_copy_built_at_a_first_hit_is_the_stored_answer() {
+        let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes");
+        let mut edge = interaction("GET", "/api/v3/authorizations/9", 200, "{{origin}}/x");
+        edge.response.headers = vec![
+            ("x-empty".into(), String::new()),
+            ("link".into(), "<{{origin}}/a?page=2>; rel=\"next\"".into()),
+        ];
+        let mut binary = interaction("GET", "/api/v3/authorizations/10", 200, "");
+        binary.response.body = Body::Binary(Bytes::from_static(b"\xff\x00"));
+        let mut text = interaction("GET", "/api/v3/authorizations/11", 200, "");
+        text.response.body = Body::Text(String::new());
+        let mut empty = interaction("GET", "/api/v3/authorizations/12", 204, "");
+        empty.response.body = Body::Empty;
+        let mut set_of_files = crate::cassette::load_set(&samples).unwrap();
+        set_of_files[0]
+            .cassette
+            .interactions
+            .extend([edge, binary, text, empty]);
+        let stored: Vec<RecordedResponse> = set_of_files
+            .iter()
+            .flat_map(|file| file.cassette.interactions.iter())
+            .map(|interaction| interaction.response.clone())
+            .collect();
+        for tokens in [TokenMode::Stored, TokenMode::Synthesized] {
+            let options = ReplayOptions {
+                tokens,
+                deprecation: Some(crate::deprecation::DeprecationHeaders::default()),
+                keep_recorded: true,
+                ..ReplayOptions::default()
+            };
+            let replay = ReplaySet::new(
+                std::slice::from_ref(&samples),
+                set_of_files.clone(),
+                MatchRules::default(),
+                &options,
+            )
+            .unwrap();
+            assert_eq!(replay.entries.len(), stored.len());
+            for (entry, stored) in replay.entries.iter().zip(&stored) {
+                // Served first, as the proxy does, then copied for the journal.
+                let _ = entry.response.body.render("http://127.0.0.1:1");
+                let copy = entry.journal_copy().unwrap();
+                assert_eq!(
+                    *copy,
+                    journal_form(stored),
+                    "{tokens:?} {}",
+                    entry.request.path
+                );
+                assert!(
+                    Arc::ptr_eq(&copy, &entry.journal_copy().unwrap()),
+                    "built once"
+                );
+            }
+        }
     }
 
     fn body_of(lookup: Lookup<'_>) -> Bytes {

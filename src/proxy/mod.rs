@@ -214,8 +214,7 @@ impl Proxy {
                     status: response.status().as_u16(),
                     response: Some(Answer::Stored(
                         entry
-                            .recorded
-                            .clone()
+                            .journal_copy()
                             .unwrap_or_else(|| Arc::new(entry.response.to_recorded())),
                     )),
                     request_size,
