@@ -37,12 +37,17 @@ pub struct CapturedAnswer {
 impl CapturedAnswer {
     /// The headers as stored pairs.
     pub fn header_pairs(&self) -> Vec<(String, String)> {
-        self.headers
-            .split_terminator('\n')
-            .filter_map(|line| line.split_once(": "))
-            .map(|(name, value)| (name.to_owned(), value.to_owned()))
-            .collect()
+        header_pairs(&self.headers)
     }
+}
+
+/// `name: value\n` header lines as stored pairs.
+pub fn header_pairs(lines: &str) -> Vec<(String, String)> {
+    lines
+        .split_terminator('\n')
+        .filter_map(|line| line.split_once(": "))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
 }
 
 /// Turns exchanges into their stored, redacted form.

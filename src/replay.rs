@@ -486,11 +486,7 @@ impl JournalCopy {
             let Some((lines, form)) = &self.source else {
                 unreachable!("a copy without its source was built at load");
             };
-            let headers = lines
-                .split_terminator('\n')
-                .filter_map(|line| line.split_once(": "))
-                .map(|(name, value)| (name.to_owned(), value.to_owned()))
-                .collect();
+            let headers = crate::capture::header_pairs(lines);
             let bytes = response.body.stored();
             let body = match form {
                 BodyForm::Empty => Body::Empty,
