@@ -24,6 +24,8 @@ pub struct DeprecationHeaders {
     sunset: String,
     /// One link-value: `<url>; rel="deprecation"; type="text/html"`.
     link: String,
+    /// The three as header values, for replay to share among its answers.
+    values: Option<[HeaderValue; 3]>,
 }
 
 /// Why the dates cannot be used.
@@ -46,10 +48,34 @@ impl Default for DeprecationHeaders {
 impl DeprecationHeaders {
     /// From Unix times and the documentation URL.
     pub fn new(deprecation: u64, sunset: u64, link: &str) -> Self {
+        let deprecation = format!("@{deprecation}");
+        let sunset = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(sunset));
+        let link = format!("<{link}>; rel=\"deprecation\"; type=\"text/html\"");
+        let value = |text: &str| HeaderValue::from_str(text).ok();
+        let values = value(&deprecation)
+            .zip(value(&sunset))
+            .zip(value(&link))
+            .map(|((deprecation, sunset), link)| [deprecation, sunset, link]);
         Self {
-            deprecation: format!("@{deprecation}"),
-            sunset: httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(sunset)),
-            link: format!("<{link}>; rel=\"deprecation\"; type=\"text/html\""),
+            deprecation,
+            sunset,
+            link,
+            values,
+        }
+    }
+
+    /// `name: value` as a header, when it is one of these as [`Self::apply_to_list`] adds it:
+    /// one name and value that every replayed answer shares, instead of a copy each.
+    pub fn shared(&self, name: &str, value: &str) -> Option<(HeaderName, HeaderValue)> {
+        let [deprecation, sunset, link] = self.values.as_ref()?;
+        if name.eq_ignore_ascii_case("deprecation") && value == self.deprecation {
+            Some((DEPRECATION, deprecation.clone()))
+        } else if name.eq_ignore_ascii_case("sunset") && value == self.sunset {
+            Some((SUNSET, sunset.clone()))
+        } else if name.eq_ignore_ascii_case("link") && value == self.link {
+            Some((LINK, link.clone()))
+        } else {
+            None
         }
     }
 
@@ -160,6 +186,36 @@ fn parse_date(flag: &'static str, value: &str) -> Result<u64, DeprecationError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_added_headers_are_shared_and_nothing_else_is() {
+        let added = DeprecationHeaders::default();
+        let mut list = vec![("content-type".to_owned(), "application/json".to_owned())];
+        added.apply_to_list(&mut list);
+        let shared: Vec<_> = list
+            .iter()
+            .map(|(name, value)| added.shared(name, value))
+            .collect();
+        assert!(shared[0].is_none());
+        for ((name, value), shared) in list.iter().zip(&shared).skip(1) {
+            let (shared_name, shared_value) = shared.as_ref().expect("an added header");
+            assert_eq!(
+                (shared_name.as_str(), shared_value.to_str().unwrap()),
+                (name.as_str(), value.as_str())
+            );
+            // The same bytes every time, not a copy.
+            let again = added.shared(name, value).unwrap().1;
+            assert_eq!(again.as_bytes().as_ptr(), shared_value.as_bytes().as_ptr());
+        }
+        // A deprecation link appended to a pagination link is that answer's own.
+        let mut paged = vec![(
+            "link".to_owned(),
+            "<https://x/?page=2>; rel=\"next\"".to_owned(),
+        )];
+        added.apply_to_list(&mut paged);
+        assert!(added.shared("link", &paged[0].1).is_none());
+        assert!(added.shared("deprecation", "@1").is_none());
+    }
 
     #[test]
     fn defaults_are_the_documented_values() {

@@ -841,6 +841,7 @@ impl Prepared {
             &interaction.response,
             options.dates,
             latency,
+            options.deprecation.as_ref(),
         )?;
         Ok(Self {
             key: rules.key(&interaction.request),
@@ -940,6 +941,7 @@ fn prepare(
     response: &RecordedResponse,
     dates: DateMode,
     latency: Option<Duration>,
+    deprecation: Option<&DeprecationHeaders>,
 ) -> Result<PreparedResponse, CassetteError> {
     let invalid = |message: String| CassetteError::Invalid {
         path: path.to_owned(),
@@ -963,16 +965,21 @@ fn prepare(
         if is_hop_by_hop(name) || name.eq_ignore_ascii_case("content-length") {
             continue;
         }
-        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            invalid(format!(
-                "response header name {name:?} is not a valid header name"
-            ))
-        })?;
-        let checked = HeaderValue::from_str(value).map_err(|_| {
-            invalid(format!(
-                "response header {name} has a value HTTP cannot carry: {value:?}"
-            ))
-        })?;
+        let (header, checked) = match deprecation.and_then(|added| added.shared(name, value)) {
+            Some(shared) => shared,
+            None => (
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    invalid(format!(
+                        "response header name {name:?} is not a valid header name"
+                    ))
+                })?,
+                HeaderValue::from_str(value).map_err(|_| {
+                    invalid(format!(
+                        "response header {name} has a value HTTP cannot carry: {value:?}"
+                    ))
+                })?,
+            ),
+        };
         let source = match (dates, recorded_date, header.as_str()) {
             (DateMode::Now, Some(_), "date") => HeaderSource::Now,
             (DateMode::Now, Some(_), "x-ratelimit-reset") => match value.trim().parse() {
