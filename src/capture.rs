@@ -41,6 +41,14 @@ impl CapturedAnswer {
     }
 }
 
+/// Whether headers read back the same from `name: value` lines ([`header_pairs`]): true for any
+/// header HTTP can carry (a hand-edited cassette might hold others).
+pub fn lines_hold(headers: &[(String, String)]) -> bool {
+    headers.iter().all(|(name, value)| {
+        !name.contains(['\n', ':']) && !name.is_empty() && !value.contains('\n')
+    })
+}
+
 /// `name: value\n` header lines as stored pairs.
 pub fn header_pairs(lines: &str) -> Vec<(String, String)> {
     lines

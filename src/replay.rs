@@ -447,10 +447,7 @@ impl JournalCopy {
     /// The copy of `stored`, an answer as the cassette holds it, whose body is served as it is
     /// stored unless `served_as_stored` is false.
     fn new(stored: &RecordedResponse, served_as_stored: bool) -> Self {
-        let lines_hold = stored.headers.iter().all(|(name, value)| {
-            !name.is_empty() && !name.contains(['\n', ':']) && !value.contains('\n')
-        });
-        if !served_as_stored || !lines_hold {
+        if !served_as_stored || !crate::capture::lines_hold(&stored.headers) {
             return Self {
                 built: Arc::new(journal_form(stored)).into(),
                 source: None,

@@ -87,7 +87,7 @@ fn put_entry(payload: &mut Vec<u8>, draft: &Draft) -> serde_json::Result<()> {
         Some(Answer::Captured(answer)) => {
             (answer.status, Lines::Block(&answer.headers), &answer.body)
         }
-        Some(Answer::Stored(answer)) if lines_hold(&answer.headers) => {
+        Some(Answer::Stored(answer)) if crate::capture::lines_hold(&answer.headers) => {
             (answer.status, Lines::Pairs(&answer.headers), &answer.body)
         }
         Some(Answer::Stored(answer)) => {
@@ -126,14 +126,6 @@ fn put_entry(payload: &mut Vec<u8>, draft: &Draft) -> serde_json::Result<()> {
 enum Lines<'a> {
     Block(&'a str),
     Pairs(&'a [(String, String)]),
-}
-
-/// Whether headers read back the same from `name: value` lines: true for any header HTTP can
-/// carry (a hand-edited cassette might hold others; they go as JSON).
-fn lines_hold(headers: &[(String, String)]) -> bool {
-    headers.iter().all(|(name, value)| {
-        !name.contains(['\n', ':']) && !name.is_empty() && !value.contains('\n')
-    })
 }
 
 /// The third chunk: a text body, raw, or absent.
