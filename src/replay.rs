@@ -105,9 +105,7 @@ impl Template {
             }
         }
     }
-}
 
-impl Template {
     /// The bytes as stored, placeholder and all (not remembered as a serving origin's join).
     pub fn stored(&self) -> Bytes {
         match self {
