@@ -62,7 +62,7 @@ fn interaction(id: usize) -> Interaction {
                 "updated_at": "2026-01-15T10:00:00Z",
                 "scopes": ["repo", "user"],
                 "fingerprint": null
-            })),
+            }).into()),
         },
         latency_ms: None,
     }

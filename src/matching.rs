@@ -436,13 +436,13 @@ mod tests {
             "GET",
             "/api/v3/authorizations",
             &[("page", "2"), ("per_page", "1")],
-            Body::Json(json!({"a": 1, "b": 2})),
+            Body::Json(json!({"a": 1, "b": 2}).into()),
         );
         let b = req(
             "GET",
             "/authorizations",
             &[("per_page", "1"), ("page", "2")],
-            Body::Json(json!({"b": 2, "a": 1})),
+            Body::Json(json!({"b": 2, "a": 1}).into()),
         );
         assert_eq!(rules.key(&a), rules.key(&b));
     }
@@ -518,13 +518,13 @@ mod tests {
             "POST",
             "/x",
             &[("api_key", "live-secret")],
-            Body::Json(json!({"api_key": "live-secret"})),
+            Body::Json(json!({"api_key": "live-secret"}).into()),
         );
         let recorded = req(
             "POST",
             "/x",
             &[("api_key", "REDACTED")],
-            Body::Json(json!({"api_key": "REDACTED"})),
+            Body::Json(json!({"api_key": "REDACTED"}).into()),
         );
         let text = rules.differences(&here, &recorded).join("\n");
         assert!(!text.contains("live-secret"), "{text}");
@@ -538,13 +538,13 @@ mod tests {
             "POST",
             "/authorizations",
             &[("page", "3")],
-            Body::Json(json!({"note": "x", "scopes": ["repo"]})),
+            Body::Json(json!({"note": "x", "scopes": ["repo"]}).into()),
         );
         let recorded = req(
             "POST",
             "/authorizations",
             &[("page", "2")],
-            Body::Json(json!({"note": "y", "scopes": ["repo"], "fingerprint": "f"})),
+            Body::Json(json!({"note": "y", "scopes": ["repo"], "fingerprint": "f"}).into()),
         );
         let diffs = rules.differences(&here, &recorded);
         assert_eq!(diffs[0], "query: page=3 here, page=2 recorded");

@@ -627,7 +627,7 @@ mod tests {
         );
         assert_eq!(
             written[0],
-            Body::Json(serde_json::json!([{"id": 1, "token": ""}]))
+            Body::Json(serde_json::json!([{"id": 1, "token": ""}]).into())
         );
         assert_eq!(written[1].as_json().unwrap()["token"], "");
         assert_eq!(written[1].as_json().unwrap()["note"], "ci");
@@ -663,7 +663,7 @@ mod tests {
         assert_eq!(texts.len(), recorded.len());
         for (n, text) in (0..).zip(&texts) {
             let mut expected = interaction(n);
-            expected.response.body = Body::Json(serde_json::json!({ "id": n }));
+            expected.response.body = Body::Json(serde_json::json!({ "id": n }).into());
             assert_eq!(**text, *render(&expected));
         }
     }

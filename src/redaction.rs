@@ -171,9 +171,9 @@ impl Redactor {
         // a secret cannot stay for the sake of byte fidelity.
         if let Body::Text(text) = body {
             if let Ok(json) = serde_json::from_str::<Value>(text) {
-                let mut redacted = Body::Json(json.clone());
+                let mut redacted = Body::Json(json.clone().into());
                 self.json_response_body(&mut redacted);
-                if redacted != Body::Json(json) {
+                if redacted != Body::Json(json.into()) {
                     *body = redacted;
                     return;
                 }
@@ -184,7 +184,7 @@ impl Redactor {
 
     fn json_response_body(&self, body: &mut Body) {
         if let Body::Json(json) = body {
-            redact_tokens(json);
+            redact_tokens(json.value_mut());
         }
         self.body(body, &[]);
     }
@@ -241,6 +241,7 @@ impl Redactor {
     fn body(&self, body: &mut Body, default_keys: &[&str]) {
         match body {
             Body::Json(json) => {
+                let json = json.value_mut();
                 redact_keys(json, default_keys);
                 let user_keys: Vec<&str> =
                     self.rules.json_keys.iter().map(String::as_str).collect();
@@ -499,7 +500,9 @@ mod tests {
                 ("accept", "*/*"),
             ],
             &[("client_secret", "s"), ("page", "2")],
-            Body::Json(json!({"client_secret": "s", "nested": [{"password": "p"}], "note": "n"})),
+            Body::Json(
+                json!({"client_secret": "s", "nested": [{"password": "p"}], "note": "n"}).into(),
+            ),
         );
         Redactor::default().request(&mut req);
         assert_eq!(req.headers[0].1, "REDACTED");
@@ -515,7 +518,7 @@ mod tests {
         assert_eq!(
             req.body,
             Body::Json(
-                json!({"client_secret": "REDACTED", "nested": [{"password": "REDACTED"}], "note": "n"})
+                json!({"client_secret": "REDACTED", "nested": [{"password": "REDACTED"}], "note": "n"}).into()
             )
         );
     }
@@ -530,7 +533,7 @@ mod tests {
         let mut req = request(
             &[("x-internal-key", "k"), ("x-trace", "id corp-0badcafe")],
             &[("q", "corp-12345678")],
-            Body::Json(json!({"deep": {"api_key": "k"}, "note": "for corp-deadbeef"})),
+            Body::Json(json!({"deep": {"api_key": "k"}, "note": "for corp-deadbeef"}).into()),
         );
         req.path = "/api/v3/corp-00000000/x".into();
         redactor.request(&mut req);
@@ -540,7 +543,7 @@ mod tests {
         assert_eq!(req.path, "/api/v3/REDACTED/x");
         assert_eq!(
             req.body,
-            Body::Json(json!({"deep": {"api_key": "REDACTED"}, "note": "for REDACTED"}))
+            Body::Json(json!({"deep": {"api_key": "REDACTED"}, "note": "for REDACTED"}).into())
         );
         let mut resp = RecordedResponse {
             status: 200,
@@ -583,7 +586,7 @@ mod tests {
             status: 201,
             headers: vec![("set-cookie".into(), "_gh_sess=abc; path=/; HttpOnly".into())],
             body: Body::Json(
-                json!([{"id": 1, "token": token, "hashed_token": null, "token_last_eight": null}, {"token": ""}]),
+                json!([{"id": 1, "token": token, "hashed_token": null, "token_last_eight": null}, {"token": ""}]).into(),
             ),
         };
         Redactor::default().response(&mut resp);

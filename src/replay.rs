@@ -861,7 +861,7 @@ fn synthesize_tokens(response: &mut RecordedResponse, synthetic: &mut HashMap<St
         return;
     }
     if let Body::Json(json) = &mut response.body {
-        synthesize_in(json, synthetic);
+        synthesize_in(json.value_mut(), synthetic);
     }
 }
 
@@ -1252,10 +1252,13 @@ mod tests {
         assert!(fake_token("Xq3k9ZaB", &recorded, false).starts_with("gho_"));
 
         let mut created = interaction("POST", "/api/v3/authorizations", 201, "");
-        created.response.body = Body::Json(serde_json::json!({
-            "id": 1, "app": {"client_id": "00000000000000000000"},
-            "token": "", "hashed_token": recorded, "token_last_eight": "Xq3k9ZaB"
-        }));
+        created.response.body = Body::Json(
+            serde_json::json!({
+                "id": 1, "app": {"client_id": "00000000000000000000"},
+                "token": "", "hashed_token": recorded, "token_last_eight": "Xq3k9ZaB"
+            })
+            .into(),
+        );
         let mut cassette = Cassette::new();
         cassette.interactions = vec![created];
         let loaded = LoadedCassette {

@@ -1,12 +1,14 @@
 //! How a body is written in a cassette: structured JSON when it is JSON, text when it is UTF-8,
 //! base64 otherwise, so reviewers read real JSON instead of an escaped string.
 
+use std::sync::OnceLock;
+
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// A stored body.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -15,12 +17,86 @@ pub enum Body {
     #[default]
     Empty,
     /// `{"json": ...}`: served as compact JSON in the key order it was recorded in.
-    Json(Value),
+    Json(Json),
     /// `{"text": "..."}`: UTF-8 that is not JSON, or JSON whose exact bytes compact JSON would
     /// not reproduce (so replay stays byte-for-byte faithful).
     Text(String),
     /// `{"base64": "..."}`: anything else.
     Binary(Bytes),
+}
+
+/// A JSON body: its compact text (the bytes replay serves) and its parsed tree, each made from
+/// the other when first asked for. A loaded cassette holds only the text, since most answers
+/// are only ever served: parsing them into trees and freeing the trees again cost a large
+/// cassette most of its load time. Equal when the compact texts are equal.
+#[derive(Clone)]
+pub struct Json {
+    /// Compact JSON, keys in the recorded order.
+    text: OnceLock<Bytes>,
+    tree: OnceLock<Value>,
+}
+
+impl Json {
+    /// JSON known only by its compact text, which must be what compact printing of its tree
+    /// gives (as [`Compact`] and [`prints_as`] make sure).
+    fn compact(text: Bytes) -> Self {
+        Self {
+            text: text.into(),
+            tree: OnceLock::new(),
+        }
+    }
+
+    /// JSON whose compact text `text` is already known.
+    fn both(tree: Value, text: Bytes) -> Self {
+        Self {
+            text: text.into(),
+            tree: tree.into(),
+        }
+    }
+
+    /// The compact text.
+    pub fn text(&self) -> &Bytes {
+        self.text.get_or_init(|| {
+            let tree = self.tree.get().expect("JSON holds its text or its tree");
+            Bytes::from(serde_json::to_vec(tree).expect("a JSON tree prints"))
+        })
+    }
+
+    /// The parsed tree.
+    pub fn value(&self) -> &Value {
+        self.tree.get_or_init(|| {
+            let text = self.text.get().expect("JSON holds its text or its tree");
+            serde_json::from_slice(text).expect("compact JSON text parses")
+        })
+    }
+
+    /// The tree, to change; the text is made again from it when next asked for.
+    pub fn value_mut(&mut self) -> &mut Value {
+        self.value();
+        self.text = OnceLock::new();
+        self.tree.get_mut().expect("parsed above")
+    }
+}
+
+impl From<Value> for Json {
+    fn from(tree: Value) -> Self {
+        Self {
+            text: OnceLock::new(),
+            tree: tree.into(),
+        }
+    }
+}
+
+impl PartialEq for Json {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl std::fmt::Debug for Json {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.text()))
+    }
 }
 
 /// What the body's bytes must survive: a request is compared semantically, a response is
@@ -40,9 +116,13 @@ impl Body {
             return Body::Empty;
         }
         if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
-            let exact = fidelity == Fidelity::Semantic || prints_as(&value, bytes);
-            if exact {
-                return Body::Json(value);
+            match fidelity {
+                // Printed only if something asks for the text (matching reads the tree).
+                Fidelity::Semantic => return Body::Json(value.into()),
+                Fidelity::Exact if prints_as(&value, bytes) => {
+                    return Body::Json(Json::both(value, Bytes::copy_from_slice(bytes)));
+                }
+                Fidelity::Exact => {}
             }
         }
         match std::str::from_utf8(bytes) {
@@ -62,8 +142,11 @@ impl Body {
     #[must_use]
     pub fn settled(self) -> Self {
         match self {
-            Body::Text(text) => match Body::from_bytes(text.as_bytes(), Fidelity::Exact) {
-                json @ Body::Json(_) => json,
+            Body::Text(text) => match serde_json::from_str::<Value>(&text) {
+                // Kept as its text alone: a loaded cassette's answers are served, not read.
+                Ok(value) if prints_as(&value, text.as_bytes()) => {
+                    Body::Json(Json::compact(Bytes::from(text)))
+                }
                 _ => Body::Text(text),
             },
             other => other,
@@ -74,7 +157,7 @@ impl Body {
     pub fn to_bytes(&self) -> Bytes {
         match self {
             Body::Empty => Bytes::new(),
-            Body::Json(value) => Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+            Body::Json(json) => json.text().clone(),
             Body::Text(text) => Bytes::from(text.clone()),
             Body::Binary(bytes) => bytes.clone(),
         }
@@ -83,7 +166,7 @@ impl Body {
     /// The parsed JSON, if this body is JSON.
     pub fn as_json(&self) -> Option<&Value> {
         match self {
-            Body::Json(value) => Some(value),
+            Body::Json(json) => Some(json.value()),
             _ => None,
         }
     }
@@ -93,9 +176,9 @@ impl Body {
     pub fn canonical(&self) -> String {
         match self {
             Body::Empty => String::new(),
-            Body::Json(value) => {
+            Body::Json(json) => {
                 let mut out = String::new();
-                write_canonical(value, &mut out);
+                write_canonical(json.value(), &mut out);
                 out
             }
             Body::Text(text) => text.clone(),
@@ -167,7 +250,7 @@ impl Serialize for Body {
         };
         match self {
             Body::Empty => {}
-            Body::Json(value) => map.serialize_entry("json", value)?,
+            Body::Json(json) => map.serialize_entry("json", json.value())?,
             Body::Text(text) => map.serialize_entry("text", text)?,
             Body::Binary(bytes) => map.serialize_entry("base64", &BASE64.encode(bytes))?,
         }
@@ -177,31 +260,76 @@ impl Serialize for Body {
 
 impl<'de> Deserialize<'de> for Body {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let Some(map) = Option::<Map<String, Value>>::deserialize(deserializer)? else {
-            return Ok(Body::Empty);
+        deserializer.deserialize_option(BodyVisitor)
+    }
+}
+
+struct BodyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for BodyVisitor {
+    type Value = Body;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(ONE_KIND)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Body, E> {
+        Ok(Body::Empty)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Body, E> {
+        Ok(Body::Empty)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Body, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
+        let Some(kind) = map.next_key::<String>()? else {
+            return Err(A::Error::custom(ONE_KIND));
         };
-        if map.len() != 1 {
-            return Err(D::Error::custom(
-                "a body is an object with exactly one of the keys \"json\", \"text\" or \"base64\"",
-            ));
-        }
-        let (key, value) = map.into_iter().next().expect("one entry");
-        match (key.as_str(), value) {
-            ("json", value) => Ok(Body::Json(value)),
-            ("text", Value::String(text)) => Ok(Body::Text(text)),
-            ("base64", Value::String(encoded)) => BASE64
-                .decode(encoded.as_bytes())
-                .map(|bytes| Body::Binary(Bytes::from(bytes)))
-                .map_err(|err| {
-                    D::Error::custom(format!("body \"base64\" is not valid base64: {err}"))
-                }),
-            ("text" | "base64", _) => {
-                Err(D::Error::custom(format!("body \"{key}\" must be a string")))
+        let must_be_a_string = |_| A::Error::custom(format!("body \"{kind}\" must be a string"));
+        let body = match kind.as_str() {
+            // Straight to the compact text that replay serves: no tree to build and free.
+            "json" => Body::Json(Json::compact(Bytes::from(map.next_value_seed(Compact)?))),
+            "text" => Body::Text(map.next_value::<String>().map_err(must_be_a_string)?),
+            "base64" => {
+                let encoded = map.next_value::<String>().map_err(must_be_a_string)?;
+                let bytes = BASE64.decode(encoded.as_bytes()).map_err(|err| {
+                    A::Error::custom(format!("body \"base64\" is not valid base64: {err}"))
+                })?;
+                Body::Binary(Bytes::from(bytes))
             }
-            (other, _) => Err(D::Error::custom(format!(
-                "unknown body kind \"{other}\"; expected \"json\", \"text\" or \"base64\""
-            ))),
+            other => {
+                return Err(A::Error::custom(format!(
+                    "unknown body kind \"{other}\"; expected \"json\", \"text\" or \"base64\""
+                )))
+            }
+        };
+        if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+            return Err(A::Error::custom(ONE_KIND));
         }
+        Ok(body)
+    }
+}
+
+const ONE_KIND: &str =
+    "a body is an object with exactly one of the keys \"json\", \"text\" or \"base64\"";
+
+/// Deserializes any JSON value straight into its compact text, with no tree in between: the
+/// bytes are those `serde_json` prints for the tree (a key given twice is kept twice, where a
+/// tree would keep the last).
+struct Compact;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Compact {
+    type Value = Vec<u8>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let mut out = Vec::new();
+        serde_transcode::transcode(deserializer, &mut serde_json::Serializer::new(&mut out))
+            .map_err(D::Error::custom)?;
+        Ok(out)
     }
 }
 
@@ -243,6 +371,53 @@ mod tests {
         let a = Body::from_bytes(br#"{"b":1,"a":{"y":2,"x":1}}"#, Fidelity::Semantic);
         let b = Body::from_bytes(br#"{ "a": {"x":1,"y":2}, "b": 1 }"#, Fidelity::Semantic);
         assert_eq!(a.canonical(), b.canonical());
+    }
+
+    #[test]
+    fn a_json_body_loads_as_the_compact_text_its_tree_prints() {
+        // Pretty-printed as a cassette holds it, with escapes, numbers and nesting that compact
+        // printing normalises: the loaded text must be what the tree would print.
+        let stored = r#"{
+          "json": {
+            "b": [1, -2, 1.0e5, 0.5, 18446744073709551615, 184467440737095516150, 1.5E300],
+            "a": "caf\u00e9 \/ \"q\" \n \u0001",
+            "nested": {"empty": {}, "none": [], "null": null, "t": true}
+          }
+        }"#;
+        let tree: Value = serde_json::from_str::<Value>(stored).unwrap()["json"].take();
+        let Body::Json(json) = serde_json::from_str::<Body>(stored).unwrap() else {
+            panic!("not JSON");
+        };
+        assert_eq!(json.text(), &serde_json::to_vec(&tree).unwrap());
+        assert_eq!(json.value(), &tree);
+        assert_eq!(Body::Json(json), Body::Json(tree.into()));
+    }
+
+    #[test]
+    fn a_changed_tree_prints_again() {
+        let mut body = Body::from_bytes(br#"{"token":"x","id":1}"#, Fidelity::Exact);
+        let Body::Json(json) = &mut body else {
+            panic!("not JSON");
+        };
+        json.value_mut()["token"] = Value::from("");
+        assert_eq!(&body.to_bytes()[..], br#"{"token":"","id":1}"#);
+    }
+
+    #[test]
+    fn a_body_with_two_kinds_or_a_kind_of_the_wrong_type_is_explained() {
+        for (stored, expected) in [
+            (r#"{"json": 1, "text": "x"}"#, "exactly one of the keys"),
+            (r#"{}"#, "exactly one of the keys"),
+            (r#"{"text": 1}"#, "body \"text\" must be a string"),
+            (r#"{"base64": "%%"}"#, "not valid base64"),
+            (r#"{"json": [1,}"#, "line 1 column 13"),
+        ] {
+            let err = serde_json::from_str::<Body>(stored)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{stored}: {err}");
+        }
+        assert_eq!(serde_json::from_str::<Body>("null").unwrap(), Body::Empty);
     }
 
     #[test]

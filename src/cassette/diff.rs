@@ -106,7 +106,7 @@ pub fn compare(a: &Interaction, b: &Interaction) -> Vec<String> {
         }
     }
     match (&a.response.body, &b.response.body) {
-        (Body::Json(x), Body::Json(y)) => json_changes("", x, y, &mut changes),
+        (Body::Json(x), Body::Json(y)) => json_changes("", x.value(), y.value(), &mut changes),
         (x, y) if x != y => changes.push("body changed".to_owned()),
         _ => {}
     }
@@ -171,7 +171,7 @@ mod tests {
                     ("date".into(), date.into()),
                     ("content-type".into(), "application/json".into()),
                 ],
-                body: Body::Json(body),
+                body: Body::Json(body.into()),
             },
             latency_ms: Some(3),
         }

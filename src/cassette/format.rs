@@ -117,7 +117,7 @@ fn write_body(body: &Body, depth: usize, out: &mut Vec<u8>) {
     let mut object = Object::open(depth, out);
     match body {
         Body::Empty => {}
-        Body::Json(value) => write_value(value, depth + 1, object.key("json")),
+        Body::Json(json) => write_value(json.value(), depth + 1, object.key("json")),
         Body::Text(text) => write_scalar(text, object.key("text")),
         Body::Binary(bytes) => {
             use base64::Engine as _;
@@ -226,8 +226,8 @@ mod tests {
         };
         let bodies = [
             Body::Empty,
-            Body::Json(json!({"a": [1, {"b": "c\"d"}], "e": [], "f": {}, "g": null})),
-            Body::Json(json!([])),
+            Body::Json(json!({"a": [1, {"b": "c\"d"}], "e": [], "f": {}, "g": null}).into()),
+            Body::Json(json!([]).into()),
             Body::Text("line\nbreak \u{1F600}".into()),
             Body::Binary(bytes::Bytes::from_static(b"\x00\xff")),
         ];

@@ -14,7 +14,7 @@ pub mod store;
 
 use serde::{Deserialize, Serialize};
 
-pub use body::Body;
+pub use body::{Body, Json};
 pub use store::{
     append_recording_log, load_set, recording_log_path, remove_recording_log, save_atomically,
     save_cassette_file, save_with, CassetteError, Durability, LoadedCassette, RecordingLogHeader,

@@ -402,7 +402,8 @@ mod tests {
                 status: 200,
                 headers: vec![("content-type".into(), "application/json".into())],
                 body: Body::Json(
-                    serde_json::json!([{"id": 1, "url": "{{origin}}/api/v3/authorizations/1"}]),
+                    serde_json::json!([{"id": 1, "url": "{{origin}}/api/v3/authorizations/1"}])
+                        .into(),
                 ),
             },
             latency_ms: None,

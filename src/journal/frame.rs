@@ -431,7 +431,7 @@ pub(crate) mod tests {
         let own = answered(1, Body::Text(json.to_owned()));
         // A replayed answer is shared with the replay set (here: with `shared`).
         let shared = answered(2, Body::Text(json.to_owned()));
-        let parsed = answered(3, Body::Json(serde_json::json!({"id": 1})));
+        let parsed = answered(3, Body::Json(serde_json::json!({"id": 1}).into()));
         let binary = answered(4, Body::Binary(bytes::Bytes::from_static(b"\xff\x00")));
         let empty = answered(5, Body::Empty);
         // Headers that lines cannot hold (a hand-edited cassette): the answer goes as JSON.
@@ -515,7 +515,7 @@ pub(crate) mod tests {
 
     #[test]
     fn an_answer_written_as_json_by_an_earlier_build_is_still_read() {
-        let answer = answered(1, Body::Json(serde_json::json!({"id": 1})))
+        let answer = answered(1, Body::Json(serde_json::json!({"id": 1}).into()))
             .response
             .unwrap();
         let chunk = serde_json::to_vec(&AnswerHead(&answer)).unwrap();

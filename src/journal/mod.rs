@@ -353,7 +353,7 @@ mod tests {
 
     #[test]
     fn bodies_over_the_limit_are_left_out_and_the_entry_says_so() {
-        let request = Body::Json(serde_json::json!({"note": "ci", "scopes": ["repo"]}));
+        let request = Body::Json(serde_json::json!({"note": "ci", "scopes": ["repo"]}).into());
         let captured = CapturedAnswer {
             status: 201,
             headers: "content-type: application/json\n".to_owned(),
