@@ -10,7 +10,7 @@ use std::time::Instant;
 use tokio::task::JoinHandle;
 
 use crate::capture::Capture;
-use crate::cassette::{load_set, save_atomically, Cassette, LoadedCassette};
+use crate::cassette::{save_atomically, Cassette, LoadedCassette};
 use crate::config::{Config, ForwardConfig, ModeConfig, RecordMode};
 use crate::error::Error;
 use crate::journal::store::ADMIN_FILE;
@@ -276,7 +276,8 @@ fn parts(config: &Config) -> Result<Parts, Error> {
     };
     Ok(match &config.mode {
         ModeConfig::Replay { cassette } => {
-            let replay = replay_of(cassette, load_set(cassette)?)?;
+            // Prepared as parsed: a large cassette is never held whole as parsed interactions.
+            let replay = ReplaySet::load(cassette, config.match_rules.clone(), &config.replay)?;
             let description = format!(
                 "mode=replay cassette={} interactions={} files={}",
                 cassette.display(),

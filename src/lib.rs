@@ -12,7 +12,8 @@
 //!   what they call; [`metrics`] counts it for Prometheus.
 //! - [`cassette`] is the file format; [`recording`] appends and saves; [`replay`] and
 //!   [`matching`] answer from cassettes; [`audit`] scans files for secrets that survived.
-//! - [`worker`] runs the journal's writer and the cassette saver on threads of their own.
+//! - [`worker`] runs the journal's writer and the cassette saver on threads of their own, and
+//!   spreads the loading of a large cassette over the cores.
 
 pub mod app;
 pub mod audit;

@@ -133,8 +133,9 @@ fn join(parts: &[Bytes], origin: &str) -> Bytes {
 pub enum HeaderSource {
     /// The recorded value, checked once at load.
     Fixed(HeaderValue),
-    /// The recorded value with the origin put back (`Link`, `Location`).
-    Recorded(Template),
+    /// The recorded value with the origin put back (`Link`, `Location`); boxed, since few
+    /// values hold the origin and every line is as large as the largest kind.
+    Recorded(Box<Template>),
     /// `Date`: the time of the replay.
     Now,
     /// `X-RateLimit-Reset`: the recorded epoch seconds, moved by as much as `Date` moved.
@@ -167,7 +168,8 @@ impl HeaderSource {
 pub struct PreparedHeaders {
     /// Every header line in recorded order, with where its value comes from.
     list: Vec<(HeaderName, HeaderSource)>,
-    ready: std::sync::OnceLock<ReadyHeaders>,
+    /// Boxed: most interactions of a large cassette never answer, and the map is large.
+    ready: std::sync::OnceLock<Box<ReadyHeaders>>,
 }
 
 #[derive(Clone, Debug)]
@@ -236,7 +238,9 @@ impl PreparedHeaders {
         shift: i64,
         only: Option<fn(&HeaderName) -> bool>,
     ) -> HeaderMap {
-        let ready = self.ready.get_or_init(|| ReadyHeaders::new(&self.list));
+        let ready = self
+            .ready
+            .get_or_init(|| Box::new(ReadyHeaders::new(&self.list)));
         let mut headers = ready.map.clone();
         let mut unfilled: Option<Vec<HeaderName>> = None;
         let mut computed = ready.computed.iter().peekable();
@@ -498,6 +502,61 @@ impl JournalCopy {
     }
 }
 
+/// A set being built: prepared interactions indexed by fingerprint in the order added, and the
+/// first that could not be prepared.
+#[derive(Default)]
+struct Indexer {
+    entries: Vec<Entry>,
+    index: HashMap<String, Track>,
+    synthetic: HashMap<String, String>,
+    failed: Option<CassetteError>,
+}
+
+impl Indexer {
+    fn reserve(&mut self, more: usize) {
+        self.entries.reserve(more);
+        self.index.reserve(more);
+    }
+
+    fn add(&mut self, prepared: Result<Prepared, CassetteError>) {
+        let item = match prepared {
+            Ok(item) => item,
+            Err(err) => {
+                self.failed.get_or_insert(err);
+                return;
+            }
+        };
+        self.synthetic.extend(item.synthetic);
+        let track = self.index.entry(item.key).or_insert_with(|| Track {
+            entries: Vec::new(),
+            otp: Vec::new(),
+            next: AtomicUsize::new(0),
+        });
+        track.entries.push(self.entries.len());
+        track.otp.push(item.otp);
+        self.entries.push(item.entry);
+    }
+
+    fn finish(
+        self,
+        named: &[PathBuf],
+        cassettes: Vec<PathBuf>,
+        rules: MatchRules,
+    ) -> Result<ReplaySet, CassetteError> {
+        if let Some(err) = self.failed {
+            return Err(err);
+        }
+        Ok(ReplaySet {
+            cassettes,
+            origin_paths: named.to_vec(),
+            entries: self.entries,
+            index: self.index,
+            rules,
+            synthetic: self.synthetic,
+        })
+    }
+}
+
 /// Interactions that share a fingerprint, served in order.
 #[derive(Debug)]
 struct Track {
@@ -615,6 +674,30 @@ pub struct ReplaySet {
 }
 
 impl ReplaySet {
+    /// Loads the cassette file or directory `path` (as [`crate::cassette::load_set`] reads it)
+    /// and prepares every interaction for serving, each as soon as it is parsed.
+    ///
+    /// # Errors
+    /// A [`CassetteError`] from loading, or [`CassetteError::Invalid`] for a status, header
+    /// name or header value HTTP cannot carry.
+    pub fn load(
+        path: &Path,
+        rules: MatchRules,
+        options: &ReplayOptions,
+    ) -> Result<Self, CassetteError> {
+        let cassettes = crate::cassette::cassette_files(path)?;
+        let mut set = Indexer::default();
+        for cassette in 0..cassettes.len() {
+            let prepared =
+                crate::cassette::load_prepared(&cassettes[cassette], |index, interaction| {
+                    Prepared::new(&cassettes, cassette, index, interaction, &rules, options)
+                })?;
+            set.reserve(prepared.len());
+            prepared.into_iter().for_each(|prepared| set.add(prepared));
+        }
+        set.finish(std::slice::from_ref(&path.to_owned()), cassettes, rules)
+    }
+
     /// Prepares every interaction of `set` for serving.
     ///
     /// # Errors
@@ -633,55 +716,15 @@ impl ReplaySet {
             }
             cassettes.push(loaded.path);
         }
-        // Preparing is independent per interaction: spread it over the cores (a 100k
-        // interaction cassette must load in well under a second), then index in order.
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(8);
-        let chunk = pending.len().div_ceil(workers).max(1);
-        let mut prepared: Vec<Vec<Result<Prepared, CassetteError>>> = Vec::new();
-        std::thread::scope(|scope| {
-            let mut rest = pending;
-            let mut handles = Vec::new();
-            while !rest.is_empty() {
-                let tail = rest.split_off(chunk.min(rest.len()));
-                let part = std::mem::replace(&mut rest, tail);
-                let (rules, cassettes) = (&rules, &cassettes);
-                handles.push(scope.spawn(move || {
-                    part.into_iter()
-                        .map(|(cassette, i, interaction)| {
-                            Prepared::new(cassettes, cassette, i, interaction, rules, options)
-                        })
-                        .collect()
-                }));
-            }
-            for handle in handles {
-                prepared.push(handle.join().expect("preparing interactions panicked"));
-            }
-        });
-        let mut entries = Vec::new();
-        let mut index: HashMap<String, Track> = HashMap::new();
-        let mut synthetic = HashMap::new();
-        for item in prepared.into_iter().flatten() {
-            let item = item?;
-            synthetic.extend(item.synthetic);
-            let track = index.entry(item.key).or_insert_with(|| Track {
-                entries: Vec::new(),
-                otp: Vec::new(),
-                next: AtomicUsize::new(0),
-            });
-            track.entries.push(entries.len());
-            track.otp.push(item.otp);
-            entries.push(item.entry);
-        }
-        Ok(Self {
-            cassettes,
-            origin_paths: named.to_vec(),
-            entries,
-            index,
-            rules,
-            synthetic,
+        let mut set = Indexer::default();
+        set.reserve(pending.len());
+        crate::worker::map_on_cores(pending, |(cassette, i, interaction)| {
+            Prepared::new(&cassettes, cassette, i, interaction, &rules, options)
         })
+        .into_iter()
+        .flatten()
+        .for_each(|prepared| set.add(prepared));
+        set.finish(named, cassettes, rules)
     }
 
     /// With synthesized tokens, a request that presents one (`Authorization: token …`) is
@@ -982,7 +1025,7 @@ fn prepare(
                 Err(_) => HeaderSource::Fixed(checked),
             },
             _ if !value.contains(ORIGIN_PLACEHOLDER) => HeaderSource::Fixed(checked),
-            _ => HeaderSource::Recorded(Template::new(Bytes::from(value.clone()))),
+            _ => HeaderSource::Recorded(Box::new(Template::new(Bytes::from(value.clone())))),
         };
         headers.push((header, source));
     }
@@ -1023,9 +1066,9 @@ mod tests {
             line("etag", fixed("\"abc\"")),
             line(
                 "link",
-                HeaderSource::Recorded(Template::new(Bytes::from_static(
+                HeaderSource::Recorded(Box::new(Template::new(Bytes::from_static(
                     b"<{{origin}}/next>; rel=\"next\"",
-                ))),
+                )))),
             ),
             line("x-ratelimit-reset", HeaderSource::RateLimitReset(1000)),
         ]);
@@ -1099,6 +1142,46 @@ mod tests {
             &ReplayOptions::default(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn loading_prepares_the_set_that_loaded_cassettes_make() {
+        let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes");
+        let options = ReplayOptions {
+            deprecation: Some(crate::deprecation::DeprecationHeaders::default()),
+            keep_recorded: true,
+            ..ReplayOptions::default()
+        };
+        let loaded = ReplaySet::load(&samples, MatchRules::default(), &options).unwrap();
+        let made = ReplaySet::new(
+            std::slice::from_ref(&samples),
+            crate::cassette::load_set(&samples).unwrap(),
+            MatchRules::default(),
+            &options,
+        )
+        .unwrap();
+        assert_eq!(loaded.cassettes(), made.cassettes());
+        assert_eq!(loaded.len(), made.len());
+        let date = HeaderValue::from_static("Tue, 24 Nov 2026 10:00:00 GMT");
+        for (a, b) in loaded.entries().iter().zip(made.entries()) {
+            assert_eq!((a.cassette, a.index), (b.cassette, b.index));
+            assert_eq!(a.request, b.request);
+            assert_eq!(a.response.status, b.response.status);
+            assert_eq!(
+                a.response.body.render("http://o"),
+                b.response.body.render("http://o")
+            );
+            assert_eq!(
+                a.response.headers.render("http://o", &date, 0, None),
+                b.response.headers.render("http://o", &date, 0, None)
+            );
+            assert_eq!(a.journal_copy(), b.journal_copy());
+            assert_eq!(
+                loaded.rules.key(&a.request),
+                made.rules.key(&b.request),
+                "indexed alike"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Dedicated threads for blocking work that the async side waits for: the journal's writer and
-//! the cassette saver each loop on their own thread, off the runtime, and shutdown awaits them.
+//! Threads for work off the runtime: the journal's writer and the cassette saver each loop on a
+//! thread of their own, which shutdown awaits ([`spawn`]); loading a large cassette spreads its
+//! interactions over the cores ([`map_on_cores`]).
 
 use tokio::task::JoinHandle;
 
@@ -21,4 +22,34 @@ pub fn spawn(
         })?;
     // The sender is dropped unsent if `work` panicked.
     Ok(tokio::spawn(async move { finished.await.is_ok() }))
+}
+
+/// `work` applied to each of `items` on one scoped thread per core (at most 8): the results in
+/// the items' order, in one part per thread (flatten them; joining them into one `Vec` would
+/// copy every result once more).
+///
+/// # Panics
+/// When `work` panics.
+pub fn map_on_cores<I: Send, T: Send>(items: Vec<I>, work: impl Fn(I) -> T + Sync) -> Vec<Vec<T>> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if cores == 1 || items.len() < 2 {
+        return vec![items.into_iter().map(work).collect()];
+    }
+    let part = items.len().div_ceil(cores);
+    let mut parts = Vec::with_capacity(cores);
+    let mut items = items.into_iter();
+    while items.len() > 0 {
+        parts.push(items.by_ref().take(part).collect::<Vec<I>>());
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(work).collect::<Vec<T>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("work on a core panicked"))
+            .collect()
+    })
 }

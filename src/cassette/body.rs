@@ -33,7 +33,8 @@ pub enum Body {
 pub struct Json {
     /// Compact JSON, keys in the recorded order.
     text: OnceLock<Bytes>,
-    tree: OnceLock<Value>,
+    /// Boxed: most bodies of a loaded cassette never have one.
+    tree: OnceLock<Box<Value>>,
 }
 
 impl Json {
@@ -50,7 +51,7 @@ impl Json {
     fn both(tree: Value, text: Bytes) -> Self {
         Self {
             text: text.into(),
-            tree: tree.into(),
+            tree: Box::new(tree).into(),
         }
     }
 
@@ -66,7 +67,7 @@ impl Json {
     pub fn value(&self) -> &Value {
         self.tree.get_or_init(|| {
             let text = self.text.get().expect("JSON holds its text or its tree");
-            serde_json::from_slice(text).expect("compact JSON text parses")
+            Box::new(serde_json::from_slice(text).expect("compact JSON text parses"))
         })
     }
 
@@ -74,7 +75,7 @@ impl Json {
     pub fn value_mut(&mut self) -> &mut Value {
         self.value();
         self.text = OnceLock::new();
-        self.tree.get_mut().expect("parsed above")
+        self.tree.get_mut().expect("parsed above").as_mut()
     }
 }
 
@@ -82,7 +83,7 @@ impl From<Value> for Json {
     fn from(tree: Value) -> Self {
         Self {
             text: OnceLock::new(),
-            tree: tree.into(),
+            tree: Box::new(tree).into(),
         }
     }
 }
@@ -292,7 +293,7 @@ impl<'de> serde::de::Visitor<'de> for BodyVisitor {
         let must_be_a_string = |_| A::Error::custom(format!("body \"{kind}\" must be a string"));
         let body = match kind.as_str() {
             // Straight to the compact text that replay serves: no tree to build and free.
-            "json" => Body::Json(Json::compact(Bytes::from(map.next_value_seed(Compact)?))),
+            "json" => Body::Json(Json::compact(map.next_value_seed(Compact)?)),
             "text" => Body::Text(map.next_value::<String>().map_err(must_be_a_string)?),
             "base64" => {
                 let encoded = map.next_value::<String>().map_err(must_be_a_string)?;
@@ -323,13 +324,24 @@ const ONE_KIND: &str =
 struct Compact;
 
 impl<'de> serde::de::DeserializeSeed<'de> for Compact {
-    type Value = Vec<u8>;
+    type Value = Bytes;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let mut out = Vec::new();
-        serde_transcode::transcode(deserializer, &mut serde_json::Serializer::new(&mut out))
-            .map_err(D::Error::custom)?;
-        Ok(out)
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Bytes, D::Error> {
+        thread_local! {
+            /// Printed into first, then copied at its exact size: growing each body's own
+            /// buffer left it up to twice the body's size, for as long as the body is kept.
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with_borrow_mut(|out| {
+            out.clear();
+            serde_transcode::transcode(deserializer, &mut serde_json::Serializer::new(&mut *out))
+                .map_err(D::Error::custom)?;
+            let body = Bytes::copy_from_slice(out);
+            if out.capacity() > 1 << 20 {
+                *out = Vec::new();
+            }
+            Ok(body)
+        })
     }
 }
 

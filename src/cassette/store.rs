@@ -75,12 +75,10 @@ impl Cassette {
     /// [`CassetteError::Read`], [`CassetteError::Malformed`] (with line and column) or
     /// [`CassetteError::Version`].
     pub fn load(path: &Path) -> Result<Cassette, CassetteError> {
-        let text = fs::read_to_string(path).map_err(|source| CassetteError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = read_text(path)?;
         let mut cassette = Self::parse(path, &text)?;
-        apply_recording_log(path, text.len(), &mut cassette)?;
+        let logged = recording_log(path, text.len(), cassette.interactions.len())?;
+        cassette.interactions.extend(logged);
         Ok(cassette)
     }
 
@@ -144,6 +142,135 @@ impl Cassette {
     }
 }
 
+fn read_text(path: &Path) -> Result<String, CassetteError> {
+    fs::read_to_string(path).map_err(|source| CassetteError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A file's bytes; a large file's in memory backed by huge pages where the system offers them.
+/// Read into ordinary pages, a 130 MB cassette faulted in 33,000 fresh pages one by one, about a
+/// tenth of a second of its load on the reference machine.
+fn read_large(path: &Path, huge_pages_from: u64) -> Result<Box<dyn AsRef<[u8]>>, CassetteError> {
+    let read_err = |source| CassetteError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = fs::File::open(path).map_err(read_err)?;
+    let len = file.metadata().map_err(read_err)?.len();
+    let mapped = (len >= huge_pages_from)
+        .then(|| usize::try_from(len).ok())
+        .flatten()
+        .and_then(|len| Some((memmap2::MmapMut::map_anon(len).ok()?, len)));
+    let Some((mut buffer, len)) = mapped else {
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut file, &mut bytes).map_err(read_err)?;
+        return Ok(Box::new(bytes));
+    };
+    // Only a hint: without transparent huge pages it is ordinary memory.
+    let _ = buffer.advise(memmap2::Advice::HugePage);
+    io::Read::read_exact(&mut file, &mut buffer[..len]).map_err(read_err)?;
+    Ok(Box::new(buffer))
+}
+
+/// Loads a cassette as [`Cassette::load`] does, but hands each interaction, with its index, to
+/// `prepare` as soon as it is parsed, on every core, and keeps only what `prepare` makes of it.
+/// A large cassette is then never held whole as parsed interactions: at 100,000 interactions
+/// they took more memory than the file, and the fresh memory they touched was most of the load.
+///
+/// # Errors
+/// As [`Cassette::load`].
+pub fn load_prepared<T: Send>(
+    path: &Path,
+    prepare: impl Fn(usize, Interaction) -> T + Sync,
+) -> Result<PreparedInteractions<T>, CassetteError> {
+    let bytes = read_large(path, 8 << 20)?;
+    let text = std::str::from_utf8((*bytes).as_ref()).map_err(|err| CassetteError::Read {
+        path: path.to_owned(),
+        source: io::Error::new(io::ErrorKind::InvalidData, err),
+    })?;
+    let parsed = interaction_texts(text).and_then(|texts| {
+        let parts = crate::worker::map_on_cores(
+            texts.into_iter().enumerate().collect(),
+            |(index, text)| {
+                let interaction = serde_json::from_str(text.get()).ok()?;
+                Some(prepare(index, interaction))
+            },
+        );
+        parts.iter().flatten().all(Option::is_some).then_some(parts)
+    });
+    let mut parts = match parsed {
+        Some(parts) => parts,
+        // Anything wrong (or another version): parse the text again as a whole, to say what
+        // and where.
+        None => {
+            let cassette = Cassette::parse(path, text)?;
+            let items = cassette.interactions.into_iter().enumerate().collect();
+            crate::worker::map_on_cores(items, |(index, interaction)| {
+                Some(prepare(index, interaction))
+            })
+        }
+    };
+    let count = parts.iter().map(Vec::len).sum();
+    let logged = recording_log(path, text.len(), count)?;
+    parts.push(
+        logged
+            .into_iter()
+            .enumerate()
+            .map(|(i, interaction)| Some(prepare(count + i, interaction)))
+            .collect(),
+    );
+    Ok(PreparedInteractions { parts })
+}
+
+/// What [`load_prepared`] made of a cassette's interactions, in their order.
+pub struct PreparedInteractions<T> {
+    /// In parts as the cores made them (joining them would copy each once more); every one
+    /// `Some`.
+    parts: Vec<Vec<Option<T>>>,
+}
+
+impl<T> PreparedInteractions<T> {
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T> IntoIterator for PreparedInteractions<T> {
+    type Item = T;
+    type IntoIter = std::iter::Flatten<std::iter::Flatten<std::vec::IntoIter<Vec<Option<T>>>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.parts.into_iter().flatten().flatten()
+    }
+}
+
+/// The text of each interaction of a cassette of this format version, found in one pass that
+/// also checks the whole text; `None` when anything is wrong.
+fn interaction_texts(text: &str) -> Option<Vec<&serde_json::value::RawValue>> {
+    /// [`Cassette`], with each interaction left as its text.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(
+        dead_code,
+        reason = "every field is read, to check it as `Cassette` would"
+    )]
+    struct Outline<'a> {
+        version: u32,
+        recorded_with: String,
+        upstream: String,
+        #[serde(borrow)]
+        interactions: Vec<&'a serde_json::value::RawValue>,
+    }
+    let outline: Outline<'_> = serde_json::from_str(text).ok()?;
+    (outline.version == FORMAT_VERSION).then_some(outline.interactions)
+}
+
 /// serde_json appends " at line L column C"; the error already carries them as fields.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
@@ -157,17 +284,28 @@ fn strip_position(message: &str) -> String {
 /// # Errors
 /// The first file that fails, or [`CassetteError::EmptyDirectory`].
 pub fn load_set(path: &Path) -> Result<Vec<LoadedCassette>, CassetteError> {
-    let read_err = |source| CassetteError::Read {
+    cassette_files(path)?
+        .into_iter()
+        .map(|file| {
+            Cassette::load(&file).map(|cassette| LoadedCassette {
+                path: file,
+                cassette,
+            })
+        })
+        .collect()
+}
+
+/// The cassette file at `path`, or every `*.json` file below the directory `path`, sorted.
+///
+/// # Errors
+/// [`CassetteError::Read`] or [`CassetteError::EmptyDirectory`].
+pub fn cassette_files(path: &Path) -> Result<Vec<PathBuf>, CassetteError> {
+    let meta = fs::metadata(path).map_err(|source| CassetteError::Read {
         path: path.to_owned(),
         source,
-    };
-    let meta = fs::metadata(path).map_err(read_err)?;
+    })?;
     if !meta.is_dir() {
-        let cassette = Cassette::load(path)?;
-        return Ok(vec![LoadedCassette {
-            path: path.to_owned(),
-            cassette,
-        }]);
+        return Ok(vec![path.to_owned()]);
     }
     let mut files = Vec::new();
     collect_json_files(path, &mut files)?;
@@ -177,15 +315,7 @@ pub fn load_set(path: &Path) -> Result<Vec<LoadedCassette>, CassetteError> {
             path: path.to_owned(),
         });
     }
-    files
-        .into_iter()
-        .map(|file| {
-            Cassette::load(&file).map(|cassette| LoadedCassette {
-                path: file,
-                cassette,
-            })
-        })
-        .collect()
+    Ok(files)
 }
 
 fn collect_json_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), CassetteError> {
@@ -222,26 +352,26 @@ pub struct RecordingLogHeader {
     pub extends_interactions: usize,
 }
 
-/// Adds the interactions of the cassette's recording log, if there is one and it continues
-/// this very file (`file_len` bytes). A log left behind after its interactions were written
+/// The interactions of the cassette's recording log, if there is one and it continues this
+/// very file (`file_len` bytes holding `interactions`). A log left behind after its interactions were written
 /// into the file (a recorder stopped between the two steps) no longer matches and is skipped;
 /// the next recording removes it. A partial last line (a recorder killed mid-write, before it
 /// answered that exchange) is ignored.
-fn apply_recording_log(
+fn recording_log(
     path: &Path,
     file_len: usize,
-    cassette: &mut Cassette,
-) -> Result<(), CassetteError> {
+    interactions: usize,
+) -> Result<Vec<Interaction>, CassetteError> {
     let log = recording_log_path(path);
     let text = match fs::read_to_string(&log) {
         Ok(text) => text,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => return Err(CassetteError::Read { path: log, source }),
     };
     let complete = text.rfind('\n').map_or("", |end| &text[..end]);
     let mut lines = complete.lines().enumerate();
     let Some((_, header)) = lines.next() else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let malformed = |line: usize, err: serde_json::Error| {
         CassetteError::Malformed {
@@ -257,19 +387,21 @@ fn apply_recording_log(
     let header: RecordingLogHeader =
         serde_json::from_str(header).map_err(|err| malformed(1, err))?;
     let extends = u64::try_from(file_len).ok() == Some(header.extends_bytes)
-        && header.extends_interactions == cassette.interactions.len();
+        && header.extends_interactions == interactions;
     if !extends {
         tracing::debug!(log = %log.display(), "skipping a recording log that does not continue this cassette file");
-        return Ok(());
+        return Ok(Vec::new());
     }
-    for (index, line) in lines {
-        let mut interaction: Interaction =
-            serde_json::from_str(line).map_err(|err| malformed(index + 1, err))?;
-        // The recorder logs answers as text; the file it writes at the end holds them settled.
-        interaction.response.body = std::mem::take(&mut interaction.response.body).settled();
-        cassette.interactions.push(interaction);
-    }
-    Ok(())
+    lines
+        .map(|(index, line)| {
+            let mut interaction: Interaction =
+                serde_json::from_str(line).map_err(|err| malformed(index + 1, err))?;
+            // The recorder logs answers as text; the file it writes at the end holds them
+            // settled.
+            interaction.response.body = std::mem::take(&mut interaction.response.body).settled();
+            Ok(interaction)
+        })
+        .collect()
 }
 
 /// Appends `lines` (whole lines) to the cassette's recording log, starting the log with
@@ -531,5 +663,72 @@ mod tests {
         append_recording_log(&path, Some(header), b"{\"request\": 1}\n").unwrap();
         let err = Cassette::load(&path).unwrap_err().to_string();
         assert!(err.contains("c.json.recording:2:"), "{err}");
+    }
+
+    #[test]
+    fn loading_prepared_gives_what_loading_gives_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let mut cassette = sample();
+        for n in 2..40 {
+            let mut more = cassette.interactions[0].clone();
+            more.request.path = format!("/api/v3/authorizations/{n}");
+            cassette.interactions.push(more);
+        }
+        let text = cassette.to_pretty_json();
+        save_atomically(&path, text.as_bytes()).unwrap();
+        let header = RecordingLogHeader {
+            ghes_vcr_recording_log: 1,
+            extends_bytes: text.len() as u64,
+            extends_interactions: cassette.interactions.len(),
+        };
+        let mut logged = cassette.interactions[0].clone();
+        logged.request.path = "/api/v3/authorizations/logged".into();
+        let line = format!("{}\n", serde_json::to_string(&logged).unwrap());
+        append_recording_log(&path, Some(header), line.as_bytes()).unwrap();
+
+        let prepared = load_prepared(&path, |index, interaction| (index, interaction)).unwrap();
+        assert_eq!(prepared.len(), cassette.interactions.len() + 1);
+        let expected: Vec<_> = Cassette::load(&path)
+            .unwrap()
+            .interactions
+            .into_iter()
+            .enumerate()
+            .collect();
+        assert_eq!(prepared.into_iter().collect::<Vec<_>>(), expected);
+    }
+
+    #[test]
+    fn loading_prepared_fails_as_loading_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let good = sample().to_pretty_json();
+        for text in [
+            good.replace("\"status\": 200", "\"status\": \"ok\""),
+            good.replace("\"version\": 1", "\"version\": 7"),
+            good.replace("\"method\": \"GET\",", "\"method\": \"GET\", \"extra\": 1,"),
+            good.replace("]\n}", "],\n}"),
+            "{\n  \"version\": 1,\n  \"interactions\": [,]\n}\n".to_owned(),
+        ] {
+            save_atomically(&path, text.as_bytes()).unwrap();
+            let expected = Cassette::load(&path).unwrap_err().to_string();
+            let err = load_prepared(&path, |_, interaction| interaction)
+                .err()
+                .unwrap()
+                .to_string();
+            assert_eq!(err, expected);
+        }
+    }
+
+    #[test]
+    fn a_large_file_reads_the_same_into_huge_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let text = sample().to_pretty_json();
+        save_atomically(&path, text.as_bytes()).unwrap();
+        for huge_pages_from in [0, u64::MAX] {
+            let bytes = read_large(&path, huge_pages_from).unwrap();
+            assert_eq!((*bytes).as_ref(), text.as_bytes());
+        }
     }
 }
