@@ -10,15 +10,15 @@
 //! authorization body, like a recording of a busy GHES. Matching is measured as the time to look
 //! up a request (capture → fingerprint → index) averaged over many lookups, and reported as a
 //! ratio to the 1-interaction cassette from the same run, because absolute figures on a shared
-//! 2-core machine are noisy. Memory is the growth of this process's resident set while the
-//! cassette is loaded, as a ratio to the file size.
+//! 2-core machine are noisy. Each cassette is loaded as `replay` loads it, by a fresh process of
+//! its own (this example, run with `--measure`), since a `replay` starts fresh: memory is the
+//! growth of that process's resident set while the cassette is loaded, as a ratio to the file
+//! size.
 
 use std::path::Path;
 use std::time::Instant;
 
-use ghes_vcr::cassette::{
-    load_set, Body, Cassette, Interaction, RecordedRequest, RecordedResponse,
-};
+use ghes_vcr::cassette::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
 use ghes_vcr::deprecation::DeprecationHeaders;
 use ghes_vcr::matching::MatchRules;
 use ghes_vcr::replay::{Lookup, ReplayOptions, ReplaySet};
@@ -98,23 +98,84 @@ fn lookup_cost(set: &ReplaySet, size: usize, rounds: usize) -> f64 {
     started.elapsed().as_nanos() as f64 / rounds as f64
 }
 
+/// What one fresh process measured on loading a cassette.
+struct Measured {
+    load: f64,
+    resident: u64,
+    lookup_ns: f64,
+}
+
+/// In a child process (`--measure PATH SIZE`): loads the cassette as `replay` does and prints
+/// the load time, the growth of the resident set, and the lookup cost, on one line.
+fn measure(
+    path: &Path,
+    size: usize,
+    options: &ReplayOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let before = resident_kib();
+    let started = Instant::now();
+    let set = ReplaySet::load(path, MatchRules::default(), options)?;
+    let load = started.elapsed().as_secs_f64();
+    let resident = resident_kib().saturating_sub(before) * 1024;
+    let cost = lookup_cost(&set, size, 200_000);
+    println!("{load} {resident} {cost}");
+    Ok(())
+}
+
+/// Runs [`measure`] in a fresh process, so that memory freed by generating the cassette (or by
+/// a smaller one before it) cannot hide what loading takes: a `replay` starts fresh.
+fn measure_in_child(
+    path: &Path,
+    size: usize,
+    journal: bool,
+) -> Result<Measured, Box<dyn std::error::Error>> {
+    let mut child = std::process::Command::new(std::env::current_exe()?);
+    child.arg("--measure").arg(path).arg(size.to_string());
+    if !journal {
+        child.arg("--no-journal");
+    }
+    let output = child.output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "measuring {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let line = String::from_utf8(output.stdout)?;
+    let mut fields = line.split_whitespace();
+    let mut next = || fields.next().ok_or("short measurement line");
+    Ok(Measured {
+        load: next()?.parse()?,
+        resident: next()?.parse()?,
+        lookup_ns: next()?.parse()?,
+    })
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    // As `ghes-vcr replay` runs by default (deprecation headers added, each stored answer kept
+    // for the journal), or with `--no-journal`.
+    let journal = !args.iter().any(|arg| arg == "--no-journal");
+    let options = ReplayOptions {
+        deprecation: Some(DeprecationHeaders::default()),
+        keep_recorded: journal,
+        ..ReplayOptions::default()
+    };
+    if let Some(at) = args.iter().position(|arg| arg == "--measure") {
+        let path = Path::new(&args[at + 1]);
+        let size = args[at + 2].parse()?;
+        return measure(path, size, &options);
+    }
     let dir = tempfile::tempdir()?;
     println!("cargo run --release --example cassette_scale");
     println!(
         "{:>8}  {:>10}  {:>9}  {:>10}  {:>8}  {:>11}  {:>10}",
         "size", "file", "load", "resident", "mem/file", "match/req", "vs size 1"
     );
-    // As `ghes-vcr replay` runs by default (deprecation headers added, each stored answer kept
-    // for the journal), or with `--no-journal`.
-    let journal = !std::env::args().any(|arg| arg == "--no-journal");
-    let options = ReplayOptions {
-        deprecation: Some(DeprecationHeaders::default()),
-        keep_recorded: journal,
-        ..ReplayOptions::default()
-    };
     println!(
-        "options:  replay's defaults, journal {}",
+        "options:  replay's defaults, journal {}; each size loaded by a fresh process",
         if journal { "on" } else { "off (--no-journal)" }
     );
     let mut baseline = None;
@@ -122,40 +183,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let path = dir.path().join(format!("scale-{size}.json"));
         let mut cassette = Cassette::new();
         cassette.interactions = (0..size).map(interaction).collect();
-        std::fs::write(&path, cassette.to_pretty_json())?;
-        drop(cassette);
+        // On disk before it is measured, as a user's cassette is: writing it back must not
+        // compete with the load.
+        let mut file = std::fs::File::create(&path)?;
+        std::io::Write::write_all(&mut file, cassette.to_pretty_json().as_bytes())?;
+        file.sync_all()?;
+        drop((file, cassette));
         let file = std::fs::metadata(&path)?.len();
-
-        let before = resident_kib();
-        let started = Instant::now();
-        let loaded = load_set(Path::new(&path))?;
-        let parsed = started.elapsed();
-        let set = ReplaySet::new(
-            std::slice::from_ref(&path),
-            loaded,
-            MatchRules::default(),
-            &options,
-        )?;
-        let load = started.elapsed();
-        eprintln!(
-            "  (size {size}: parse {:.3}s, prepare {:.3}s)",
-            parsed.as_secs_f64(),
-            (load - parsed).as_secs_f64()
-        );
-        let resident = resident_kib().saturating_sub(before) * 1024;
-        let cost = lookup_cost(&set, size, 200_000);
-        let base = *baseline.get_or_insert(cost);
+        let measured = measure_in_child(&path, size, journal)?;
+        let base = *baseline.get_or_insert(measured.lookup_ns);
         println!(
             "{:>8}  {:>8.1}MB  {:>7.3}s  {:>8.1}MB  {:>7.2}x  {:>9.0}ns  {:>9.2}x",
             size,
             file as f64 / 1e6,
-            load.as_secs_f64(),
-            resident as f64 / 1e6,
-            resident as f64 / file as f64,
-            cost,
-            cost / base
+            measured.load,
+            measured.resident as f64 / 1e6,
+            measured.resident as f64 / file as f64,
+            measured.lookup_ns,
+            measured.lookup_ns / base,
         );
-        drop(set);
     }
     Ok(())
 }
