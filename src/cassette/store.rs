@@ -190,16 +190,19 @@ pub fn load_prepared<T: Send>(
         path: path.to_owned(),
         source: io::Error::new(io::ErrorKind::InvalidData, err),
     })?;
-    let parsed = interaction_texts(text).and_then(|texts| {
+    let in_parts = |texts: Vec<&str>| {
         let parts = crate::worker::map_on_cores(
             texts.into_iter().enumerate().collect(),
             |(index, text)| {
-                let interaction = serde_json::from_str(text.get()).ok()?;
+                let interaction = serde_json::from_str(text).ok()?;
                 Some(prepare(index, interaction))
             },
         );
         parts.iter().flatten().all(Option::is_some).then_some(parts)
-    });
+    };
+    let parsed = interaction_texts_by_layout(text)
+        .and_then(in_parts)
+        .or_else(|| interaction_texts(text).and_then(in_parts));
     let mut parts = match parsed {
         Some(parts) => parts,
         // Anything wrong (or another version): parse the text again as a whole, to say what
@@ -250,9 +253,43 @@ impl<T> IntoIterator for PreparedInteractions<T> {
     }
 }
 
+/// The text of each interaction of a cassette laid out as ghes-vcr writes it, cut where each
+/// interaction opens on a line of its own four spaces in (`\n    {\n`), without parsing: a
+/// JSON string holds no raw newline, so those lines are the file's structure. `None` when the
+/// file is laid out otherwise, or when what is left with the interactions taken out is not a
+/// cassette of this version with none. A cut in the wrong place (a file laid out by hand) leaves
+/// a piece that is not one interaction, and parsing it fails; when every piece parses, the file
+/// is exactly that cassette with those interactions. Saves a pass over the whole file (about a
+/// fifth of a 100,000-interaction load).
+fn interaction_texts_by_layout(text: &str) -> Option<Vec<&str>> {
+    const OPEN: &str = "\"interactions\": [\n    {\n";
+    const BETWEEN: &str = "\n    },\n    {\n";
+    const CLOSE: &str = "\n    }\n  ]";
+    let first = memchr::memmem::find(text.as_bytes(), OPEN.as_bytes())? + OPEN.len() - 2;
+    let last = memchr::memmem::rfind(text.as_bytes(), CLOSE.as_bytes())? + CLOSE.len() - 4;
+    if last <= first {
+        return None;
+    }
+    let skeleton: Cassette =
+        serde_json::from_str(&[&text[..first], &text[last..]].concat()).ok()?;
+    if skeleton.version != FORMAT_VERSION || !skeleton.interactions.is_empty() {
+        return None;
+    }
+    let all = &text[first..last];
+    let mut texts = Vec::new();
+    let mut start = 0;
+    for at in memchr::memmem::find_iter(all.as_bytes(), BETWEEN.as_bytes()) {
+        // `…\n    }` closes one; `{\n…` opens the next.
+        texts.push(&all[start..at + 6]);
+        start = at + BETWEEN.len() - 2;
+    }
+    texts.push(&all[start..]);
+    Some(texts)
+}
+
 /// The text of each interaction of a cassette of this format version, found in one pass that
 /// also checks the whole text; `None` when anything is wrong.
-fn interaction_texts(text: &str) -> Option<Vec<&serde_json::value::RawValue>> {
+fn interaction_texts(text: &str) -> Option<Vec<&str>> {
     /// [`Cassette`], with each interaction left as its text.
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -268,7 +305,13 @@ fn interaction_texts(text: &str) -> Option<Vec<&serde_json::value::RawValue>> {
         interactions: Vec<&'a serde_json::value::RawValue>,
     }
     let outline: Outline<'_> = serde_json::from_str(text).ok()?;
-    (outline.version == FORMAT_VERSION).then_some(outline.interactions)
+    (outline.version == FORMAT_VERSION).then(|| {
+        outline
+            .interactions
+            .into_iter()
+            .map(serde_json::value::RawValue::get)
+            .collect()
+    })
 }
 
 /// serde_json appends " at line L column C"; the error already carries them as fields.
@@ -729,6 +772,49 @@ mod tests {
         for huge_pages_from in [0, u64::MAX] {
             let bytes = read_large(&path, huge_pages_from).unwrap();
             assert_eq!((*bytes).as_ref(), text.as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_cassette_laid_out_otherwise_loads_prepared_as_it_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let mut cassette = sample();
+        cassette.interactions.push(cassette.interactions[0].clone());
+        let pretty = cassette.to_pretty_json();
+        assert_eq!(interaction_texts_by_layout(&pretty).unwrap().len(), 2);
+        let compact = serde_json::to_string(&cassette).unwrap();
+        assert!(interaction_texts_by_layout(&compact).is_none());
+        // By hand: the lines that part interactions also inside the first one's body.
+        let by_hand = r#"{
+  "version": 1,
+  "recorded_with": "x",
+  "upstream": "{{origin}}",
+  "interactions": [
+    {
+"request": {"method": "GET", "path": "/a", "query": [], "headers": []},
+"response": {"status": 200, "headers": [], "body": {"json": [
+    {
+"id": 1
+    },
+    {
+"id": 2
+    }
+]}}
+    },
+    {
+"request": {"method": "GET", "path": "/b", "query": [], "headers": []},
+"response": {"status": 200, "headers": []}
+    }
+  ]
+}
+"#;
+        assert_eq!(interaction_texts_by_layout(by_hand).unwrap().len(), 3);
+        for text in [pretty.as_str(), compact.as_str(), by_hand] {
+            save_atomically(&path, text.as_bytes()).unwrap();
+            let expected = Cassette::load(&path).unwrap().interactions;
+            let prepared = load_prepared(&path, |_, interaction| interaction).unwrap();
+            assert_eq!(prepared.into_iter().collect::<Vec<_>>(), expected, "{text}");
         }
     }
 }
