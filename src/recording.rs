@@ -362,20 +362,13 @@ impl serde::Serialize for HeaderLines<'_> {
 /// printed on every core, since shutdown waits for them.
 fn render_settled(recorded: &[Logged]) -> Vec<Arc<str>> {
     let one = |logged: &Logged| render(&logged.to_settled());
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    if threads == 1 || recorded.len() < 1024 {
+    if recorded.len() < 1024 {
         return recorded.iter().map(one).collect();
     }
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = recorded
-            .chunks(recorded.len().div_ceil(threads))
-            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| part.join().expect("printing an interaction panicked"))
-            .collect()
-    })
+    crate::worker::map_on_cores(recorded.iter().collect(), one)
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// One interaction as it stands in the file (inside `"interactions"`, two levels deep).

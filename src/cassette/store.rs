@@ -586,6 +586,18 @@ mod tests {
         cassette
     }
 
+    /// Saves `cassette` at `path` with a recording log continuing it that holds `lines`.
+    fn save_with_log(path: &Path, cassette: &Cassette, lines: &str) {
+        let text = cassette.to_pretty_json();
+        save_atomically(path, text.as_bytes()).unwrap();
+        let header = RecordingLogHeader {
+            ghes_vcr_recording_log: 1,
+            extends_bytes: text.len() as u64,
+            extends_interactions: cassette.interactions.len(),
+        };
+        append_recording_log(path, Some(header), lines.as_bytes()).unwrap();
+    }
+
     #[test]
     fn save_then_load_round_trips_and_ends_with_newline() {
         let dir = tempfile::tempdir().unwrap();
@@ -664,17 +676,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
         let cassette = sample();
-        let text = cassette.to_pretty_json();
-        save_atomically(&path, text.as_bytes()).unwrap();
-        let header = RecordingLogHeader {
-            ghes_vcr_recording_log: 1,
-            extends_bytes: text.len() as u64,
-            extends_interactions: cassette.interactions.len(),
-        };
         let line = serde_json::to_string(&cassette.interactions[0]).unwrap();
         // One whole line, then one cut short by a kill: only the whole one counts.
         let partial = &line[..line.len() / 2];
-        append_recording_log(&path, Some(header), format!("{line}\n{partial}").as_bytes()).unwrap();
+        save_with_log(&path, &cassette, &format!("{line}\n{partial}"));
         let loaded = Cassette::load(&path).unwrap();
         assert_eq!(loaded.interactions.len(), cassette.interactions.len() + 1);
 
@@ -696,14 +701,7 @@ mod tests {
     fn a_malformed_recording_log_names_its_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
-        let text = sample().to_pretty_json();
-        save_atomically(&path, text.as_bytes()).unwrap();
-        let header = RecordingLogHeader {
-            ghes_vcr_recording_log: 1,
-            extends_bytes: text.len() as u64,
-            extends_interactions: sample().interactions.len(),
-        };
-        append_recording_log(&path, Some(header), b"{\"request\": 1}\n").unwrap();
+        save_with_log(&path, &sample(), "{\"request\": 1}\n");
         let err = Cassette::load(&path).unwrap_err().to_string();
         assert!(err.contains("c.json.recording:2:"), "{err}");
     }
@@ -718,17 +716,10 @@ mod tests {
             more.request.path = format!("/api/v3/authorizations/{n}");
             cassette.interactions.push(more);
         }
-        let text = cassette.to_pretty_json();
-        save_atomically(&path, text.as_bytes()).unwrap();
-        let header = RecordingLogHeader {
-            ghes_vcr_recording_log: 1,
-            extends_bytes: text.len() as u64,
-            extends_interactions: cassette.interactions.len(),
-        };
         let mut logged = cassette.interactions[0].clone();
         logged.request.path = "/api/v3/authorizations/logged".into();
         let line = format!("{}\n", serde_json::to_string(&logged).unwrap());
-        append_recording_log(&path, Some(header), line.as_bytes()).unwrap();
+        save_with_log(&path, &cassette, &line);
 
         let prepared = load_prepared(&path, |index, interaction| (index, interaction)).unwrap();
         assert_eq!(prepared.len(), cassette.interactions.len() + 1);
