@@ -24,15 +24,16 @@ pub fn spawn(
     Ok(tokio::spawn(async move { finished.await.is_ok() }))
 }
 
-/// `work` applied to each of `items` on one scoped thread per core (at most 8): the results in
-/// the items' order, in one part per thread (flatten them; joining them into one `Vec` would
-/// copy every result once more).
+/// `work` applied to each of `items` on one scoped thread per core (at most 8), or on this
+/// thread for fewer than 32 items (starting threads would cost more): the results in the items'
+/// order, in one part per thread (flatten them; joining them into one `Vec` would copy every
+/// result once more).
 ///
 /// # Panics
 /// When `work` panics.
 pub fn map_on_cores<I: Send, T: Send>(items: Vec<I>, work: impl Fn(I) -> T + Sync) -> Vec<Vec<T>> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if cores == 1 || items.len() < 2 {
+    if cores == 1 || items.len() < 32 {
         return vec![items.into_iter().map(work).collect()];
     }
     let part = items.len().div_ceil(cores);
@@ -52,4 +53,19 @@ pub fn map_on_cores<I: Send, T: Send>(items: Vec<I>, work: impl Fn(I) -> T + Syn
             .map(|handle| handle.join().expect("work on a core panicked"))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn work_on_cores_comes_back_in_order() {
+        for count in [0, 1, 31, 32, 1001] {
+            let items: Vec<usize> = (0..count).collect();
+            let doubled: Vec<usize> = super::map_on_cores(items, |item| item * 2)
+                .into_iter()
+                .flatten()
+                .collect();
+            assert_eq!(doubled, (0..count).map(|item| item * 2).collect::<Vec<_>>());
+        }
+    }
 }
