@@ -290,13 +290,12 @@ impl<'de> serde::de::Visitor<'de> for BodyVisitor {
         let Some(kind) = map.next_key::<String>()? else {
             return Err(A::Error::custom(ONE_KIND));
         };
-        let must_be_a_string = |_| A::Error::custom(format!("body \"{kind}\" must be a string"));
         let body = match kind.as_str() {
             // Straight to the compact text that replay serves: no tree to build and free.
             "json" => Body::Json(Json::compact(map.next_value_seed(Compact)?)),
-            "text" => Body::Text(map.next_value::<String>().map_err(must_be_a_string)?),
+            "text" => Body::Text(map.next_value_seed(KindString("text"))?),
             "base64" => {
-                let encoded = map.next_value::<String>().map_err(must_be_a_string)?;
+                let encoded = map.next_value_seed(KindString("base64"))?;
                 let bytes = BASE64.decode(encoded.as_bytes()).map_err(|err| {
                     A::Error::custom(format!("body \"base64\" is not valid base64: {err}"))
                 })?;
@@ -312,6 +311,33 @@ impl<'de> serde::de::Visitor<'de> for BodyVisitor {
             return Err(A::Error::custom(ONE_KIND));
         }
         Ok(body)
+    }
+}
+
+/// The string a body kind holds; anything else is an error that names the kind.
+struct KindString(&'static str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KindString {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_string(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KindString {
+    type Value = String;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a string: body \"{}\" must be a string", self.0)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<String, E> {
+        Ok(text.to_owned())
+    }
+
+    fn visit_string<E: serde::de::Error>(self, text: String) -> Result<String, E> {
+        Ok(text)
     }
 }
 
@@ -423,6 +449,7 @@ mod tests {
             (r#"{"text": 1}"#, "body \"text\" must be a string"),
             (r#"{"base64": "%%"}"#, "not valid base64"),
             (r#"{"json": [1,}"#, "line 1 column 13"),
+            (r#"{"text": "a\q"}"#, "invalid escape"),
         ] {
             let err = serde_json::from_str::<Body>(stored)
                 .unwrap_err()
