@@ -51,11 +51,16 @@ pub fn lines_hold(headers: &[(String, String)]) -> bool {
 
 /// `name: value\n` header lines as stored pairs.
 pub fn header_pairs(lines: &str) -> Vec<(String, String)> {
+    header_lines(lines)
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// Each of `name: value\n` header lines as its name and value.
+pub fn header_lines(lines: &str) -> impl Iterator<Item = (&str, &str)> {
     lines
         .split_terminator('\n')
         .filter_map(|line| line.split_once(": "))
-        .map(|(name, value)| (name.to_owned(), value.to_owned()))
-        .collect()
 }
 
 /// Turns exchanges into their stored, redacted form.

@@ -350,11 +350,7 @@ struct HeaderLines<'a>(&'a str);
 
 impl serde::Serialize for HeaderLines<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(
-            self.0
-                .split_terminator('\n')
-                .filter_map(|line| line.split_once(": ")),
-        )
+        serializer.collect_seq(crate::capture::header_lines(self.0))
     }
 }
 
