@@ -173,7 +173,8 @@ impl Redactor {
             if let Ok(json) = serde_json::from_str::<Value>(text) {
                 let mut redacted = Body::Json(json.clone().into());
                 self.json_response_body(&mut redacted);
-                if redacted != Body::Json(json.into()) {
+                // Compared as trees: printing both only to compare them would be wasted.
+                if redacted.as_json() != Some(&json) {
                     *body = redacted;
                     return;
                 }
