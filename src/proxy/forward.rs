@@ -5,7 +5,7 @@ use std::io::Read as _;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{request, Request, Response, Uri, Version};
 use hyper::body::Incoming;
@@ -154,7 +154,15 @@ impl Forwarder {
         *request.uri_mut() = uri;
         *request.version_mut() = Version::HTTP_11;
         let headers = request.headers_mut();
-        *headers = parts.headers.clone();
+        // Room for what is added here and by `Forwarded::apply`, made once: a clone of the
+        // client's map has room for its own headers only, and grew on each insert.
+        *headers = HeaderMap::with_capacity(parts.headers.len() + FORWARDING_HEADERS);
+        headers.extend(
+            parts
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone())),
+        );
         strip_hop_by_hop(headers);
         match &self.host {
             Some(host) => headers.insert(header::HOST, host.clone()),
@@ -198,12 +206,16 @@ pub struct Forwarded {
     pub host: Option<HeaderValue>,
 }
 
+/// How many headers forwarding may add to a request: `Host`, `Accept-Encoding` and the three
+/// `X-Forwarded-*`.
+const FORWARDING_HEADERS: usize = 5;
+
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 impl Forwarded {
-    fn apply(&self, headers: &mut http::HeaderMap) {
+    fn apply(&self, headers: &mut HeaderMap) {
         headers.reserve(3);
         let forwarded_for = match headers.get(&X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
             Some(earlier) => {
