@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
@@ -160,10 +161,11 @@ impl HeaderSource {
 }
 
 /// A response's headers, ready to serve. Each answer clones a map in recorded order (no hashing
-/// per request) and fills in the values that are computed (`Date`, `X-RateLimit-Reset`, URLs
-/// with the origin) at the positions they were recorded in. The map is built when the
-/// interaction first answers, so loading a large cassette stays fast and interactions never
-/// served cost nothing.
+/// per request). The values that are computed (`Date`, `X-RateLimit-Reset`, URLs with the
+/// origin) are filled in at the positions they were recorded in, and only when what they are
+/// computed from changed since the last answer: once a second, or with the client's origin. The
+/// map is built when the interaction first answers, so loading a large cassette stays fast and
+/// interactions never served cost nothing.
 #[derive(Clone, Debug, Default)]
 pub struct PreparedHeaders {
     /// Every header line in recorded order, with where its value comes from.
@@ -172,13 +174,40 @@ pub struct PreparedHeaders {
     ready: std::sync::OnceLock<Box<ReadyHeaders>>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct ReadyHeaders {
-    /// Every header; a computed one holds an empty value until it is filled in.
-    map: HeaderMap,
     /// For each computed value, in the order the map's iterator yields it: its position in
     /// that order and its line in `list`.
     computed: Vec<(usize, usize)>,
+    /// Every header, with the computed values of the last answer that had them all (empty
+    /// before the first). Filling in costs about as much again as the clone, so answers within
+    /// the same second to the same origin are a clone of this alone.
+    last: ArcSwap<Filled>,
+}
+
+impl Clone for ReadyHeaders {
+    fn clone(&self) -> Self {
+        Self {
+            computed: self.computed.clone(),
+            last: ArcSwap::new(self.last.load_full()),
+        }
+    }
+}
+
+/// A header map and what its computed values were filled in from.
+#[derive(Debug)]
+struct Filled {
+    /// The origin, `Date` and `X-RateLimit-Reset` shift; `None` until first filled in.
+    inputs: Option<(Box<str>, HeaderValue, i64)>,
+    headers: HeaderMap,
+}
+
+impl Filled {
+    fn is_for(&self, origin: &str, date: &HeaderValue, shift: i64) -> bool {
+        self.inputs
+            .as_ref()
+            .is_some_and(|(o, d, s)| *s == shift && d == date && **o == *origin)
+    }
 }
 
 impl ReadyHeaders {
@@ -217,7 +246,13 @@ impl ReadyHeaders {
                 computed.push((position, line));
             }
         }
-        Self { map, computed }
+        Self {
+            computed,
+            last: ArcSwap::from_pointee(Filled {
+                inputs: None,
+                headers: map,
+            }),
+        }
     }
 }
 
@@ -241,9 +276,34 @@ impl PreparedHeaders {
         let ready = self
             .ready
             .get_or_init(|| Box::new(ReadyHeaders::new(&self.list)));
-        let mut headers = ready.map.clone();
+        let last = ready.last.load();
+        if ready.computed.is_empty() || last.is_for(origin, date, shift) {
+            return keep_only(last.headers.clone(), only);
+        }
+        let mut headers = last.headers.clone();
+        drop(last);
+        if self.fill(&ready.computed, &mut headers, origin, date, shift) {
+            ready.last.store(Arc::new(Filled {
+                inputs: Some((origin.into(), date.clone(), shift)),
+                headers: headers.clone(),
+            }));
+        }
+        keep_only(headers, only)
+    }
+
+    /// Fills the computed values into `headers` (every header, at its recorded position).
+    /// Returns whether all of them could be; those that could not are taken out, so the map no
+    /// longer has every header at its position.
+    fn fill(
+        &self,
+        computed: &[(usize, usize)],
+        headers: &mut HeaderMap,
+        origin: &str,
+        date: &HeaderValue,
+        shift: i64,
+    ) -> bool {
         let mut unfilled: Option<Vec<HeaderName>> = None;
-        let mut computed = ready.computed.iter().peekable();
+        let mut computed = computed.iter().peekable();
         for (position, (name, slot)) in headers.iter_mut().enumerate() {
             let Some(&&(at, line)) = computed.peek() else {
                 break;
@@ -258,24 +318,30 @@ impl PreparedHeaders {
             }
         }
         // Never serve a value with the placeholder still in it.
+        let complete = unfilled.is_none();
         for name in unfilled.into_iter().flatten() {
             headers.remove(&name);
         }
-        match only {
-            None => headers,
-            Some(keep) => {
-                let mut kept = HeaderMap::new();
-                for (name, value) in headers.iter().filter(|(name, _)| keep(name)) {
-                    kept.append(name.clone(), value.clone());
-                }
-                kept
-            }
-        }
+        complete
     }
 
     /// Each header line with where its value comes from, in recorded order.
     pub fn sources(&self) -> impl Iterator<Item = (&HeaderName, &HeaderSource)> {
         self.list.iter().map(|(name, source)| (name, source))
+    }
+}
+
+/// `headers`, or with `only` just the names it keeps (a `304`).
+fn keep_only(headers: HeaderMap, only: Option<fn(&HeaderName) -> bool>) -> HeaderMap {
+    match only {
+        None => headers,
+        Some(keep) => {
+            let mut kept = HeaderMap::new();
+            for (name, value) in headers.iter().filter(|(name, _)| keep(name)) {
+                kept.append(name.clone(), value.clone());
+            }
+            kept
+        }
     }
 }
 
@@ -1105,6 +1171,65 @@ mod tests {
         let served = headers.render("http://h\n", &date, 0, None);
         assert!(served.get("link").is_none());
         assert_eq!(served.len(), 5);
+    }
+
+    #[test]
+    fn prepared_headers_are_filled_in_again_whenever_an_input_changes() {
+        let headers = PreparedHeaders::new(vec![
+            (HeaderName::from_static("date"), HeaderSource::Now),
+            (
+                HeaderName::from_static("location"),
+                HeaderSource::Recorded(Box::new(Template::new(Bytes::from_static(
+                    b"{{origin}}/authorizations/1",
+                )))),
+            ),
+            (
+                HeaderName::from_static("x-ratelimit-reset"),
+                HeaderSource::RateLimitReset(1000),
+            ),
+        ]);
+        let served = |origin: &str, date: &'static str, shift: i64| {
+            let map = headers.render(origin, &HeaderValue::from_static(date), shift, None);
+            map.values()
+                .map(|value| value.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let (ten, eleven) = (
+            "Tue, 24 Nov 2026 10:00:00 GMT",
+            "Tue, 24 Nov 2026 10:00:01 GMT",
+        );
+        let first = [ten, "http://a:1/authorizations/1", "1000"];
+        assert_eq!(served("http://a:1", ten, 0), first);
+        assert_eq!(served("http://a:1", ten, 0), first, "the same inputs again");
+        assert_eq!(
+            served("http://b:2", ten, 0),
+            [ten, "http://b:2/authorizations/1", "1000"]
+        );
+        assert_eq!(
+            served("http://b:2", eleven, 0),
+            [eleven, "http://b:2/authorizations/1", "1000"]
+        );
+        assert_eq!(
+            served("http://b:2", eleven, 1),
+            [eleven, "http://b:2/authorizations/1", "1001"]
+        );
+        assert_eq!(
+            served("http://a:1", ten, 0),
+            first,
+            "back to the first inputs"
+        );
+        let not_modified = headers.render(
+            "http://a:1",
+            &HeaderValue::from_static(ten),
+            0,
+            Some(is_kept_on_304),
+        );
+        let kept: Vec<&str> = not_modified.keys().map(HeaderName::as_str).collect();
+        assert_eq!(
+            kept,
+            ["date", "x-ratelimit-reset"],
+            "a 304 keeps its names only"
+        );
     }
 
     fn interaction(method: &str, path: &str, status: u16, body: &str) -> Interaction {
