@@ -53,8 +53,9 @@
 //!   each slice). wrk spends far less CPU per request than the in-process hyper client, and
 //!   since generator, servers and proxies share the machine's cores, the proxies' own cost
 //!   then shows more fully (on the 2-core reference machine, replay at 64 connections served
-//!   about 0.70× the bare server under wrk, against 0.84–0.93× under the hyper client). The
-//!   reference figures in the issue that asked for this benchmark were measured with wrk.
+//!   0.76–0.79× the bare server under wrk, against 0.94–1.01× under the hyper client, with the
+//!   same build). The reference figures in the issue that asked for this benchmark were
+//!   measured with wrk.
 //!   wrk's `-d` takes whole seconds only, so the warm-up and each slice (`--duration` ÷
 //!   `--slices`) must be whole seconds. A small Lua script (written to a temporary file) has
 //!   wrk print, when it is done, one JSON line: answers, run time in µs, errors (connect,
