@@ -116,7 +116,7 @@ impl App {
                 .as_ref()
                 .and_then(|f| f.inject_deprecation.clone()),
             latency: config.latency,
-            clock: DateClock::default(),
+            clock: DateClock,
             mode: parts.mode,
             journal,
             metrics: Metrics::default(),

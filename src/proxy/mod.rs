@@ -590,10 +590,15 @@ impl Proxy {
     }
 }
 
-/// The `Date` header value, formatted at most once a second.
+/// The `Date` header value, formatted at most once a second by each thread. A thread keeps its
+/// own: one shared under a lock was taken by every replayed answer on every worker.
 #[derive(Debug, Default)]
-pub struct DateClock {
-    cached: std::sync::Mutex<Option<(u64, HeaderValue)>>,
+pub struct DateClock;
+
+thread_local! {
+    /// This thread's last `Date`: its second and its HTTP-date.
+    static LAST_DATE: std::cell::RefCell<Option<(u64, HeaderValue)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl DateClock {
@@ -601,16 +606,20 @@ impl DateClock {
     pub fn now(&self) -> (u64, HeaderValue) {
         let now = SystemTime::now();
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let mut cached = self.cached.lock().expect("date cache lock poisoned");
-        match &*cached {
-            Some((at, value)) if *at == secs => (secs, value.clone()),
-            _ => {
-                let value = HeaderValue::from_str(&httpdate::fmt_http_date(now))
-                    .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"));
-                *cached = Some((secs, value.clone()));
-                (secs, value)
+        LAST_DATE.with(|last| {
+            let mut last = last.borrow_mut();
+            match &*last {
+                Some((at, value)) if *at == secs => (secs, value.clone()),
+                _ => {
+                    let value = HeaderValue::from_str(&httpdate::fmt_http_date(now))
+                        .unwrap_or_else(|_| {
+                            HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT")
+                        });
+                    *last = Some((secs, value.clone()));
+                    (secs, value)
+                }
             }
-        }
+        })
     }
 }
 
