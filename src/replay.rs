@@ -840,12 +840,15 @@ impl ReplaySet {
             Some(track) => {
                 let otp = has_otp(request);
                 let mut chosen = 0;
+                // A cursor that stays (a track at its last interaction, as for a request
+                // repeated all along) is not written: the workers then share its cache line
+                // instead of taking it from each other on every request.
                 let _ = track
                     .next
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cursor| {
                         let (position, next) = track.choose(cursor, otp);
                         chosen = position;
-                        Some(next)
+                        (next != cursor).then_some(next)
                     });
                 Lookup::Hit(&self.entries[track.entries[chosen]])
             }
