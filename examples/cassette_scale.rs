@@ -164,9 +164,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..ReplayOptions::default()
     };
     if let Some(at) = args.iter().position(|arg| arg == "--measure") {
-        let path = Path::new(&args[at + 1]);
-        let size = args[at + 2].parse()?;
-        return measure(path, size, &options);
+        let (Some(path), Some(size)) = (args.get(at + 1), args.get(at + 2)) else {
+            return Err(
+                "--measure needs a cassette path and its size, e.g. --measure c.json 1000".into(),
+            );
+        };
+        return measure(Path::new(path), size.parse()?, &options);
     }
     let dir = tempfile::tempdir()?;
     println!("cargo run --release --example cassette_scale");

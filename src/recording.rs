@@ -354,17 +354,16 @@ impl serde::Serialize for HeaderLines<'_> {
     }
 }
 
-/// Logged interactions as they stand in the file, settled for review. A long recording's are
-/// printed on every core, since shutdown waits for them.
+/// Logged interactions as they stand in the file, settled for review; printed on every core
+/// ([`crate::worker::map_on_cores`] keeps a short recording on this thread), since shutdown
+/// waits for them.
 fn render_settled(recorded: &[Logged]) -> Vec<Arc<str>> {
-    let one = |logged: &Logged| render(&logged.to_settled());
-    if recorded.len() < 1024 {
-        return recorded.iter().map(one).collect();
-    }
-    crate::worker::map_on_cores(recorded.iter().collect(), one)
-        .into_iter()
-        .flatten()
-        .collect()
+    crate::worker::map_on_cores(recorded.iter().collect(), |logged| {
+        render(&logged.to_settled())
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// One interaction as it stands in the file (inside `"interactions"`, two levels deep).

@@ -761,7 +761,7 @@ impl ReplaySet {
             set.reserve(prepared.len());
             prepared.into_iter().for_each(|prepared| set.add(prepared));
         }
-        set.finish(std::slice::from_ref(&path.to_owned()), cassettes, rules)
+        set.finish(&[path.to_owned()], cassettes, rules)
     }
 
     /// Prepares every interaction of `set` for serving.

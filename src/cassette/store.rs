@@ -396,10 +396,10 @@ pub struct RecordingLogHeader {
 }
 
 /// The interactions of the cassette's recording log, if there is one and it continues this
-/// very file (`file_len` bytes holding `interactions`). A log left behind after its interactions were written
-/// into the file (a recorder stopped between the two steps) no longer matches and is skipped;
-/// the next recording removes it. A partial last line (a recorder killed mid-write, before it
-/// answered that exchange) is ignored.
+/// very file (`file_len` bytes holding `interactions`). A log left behind after its
+/// interactions were written into the file (a recorder stopped between the two steps) no
+/// longer matches and is skipped; the next recording removes it. A partial last line (a
+/// recorder killed mid-write, before it answered that exchange) is ignored.
 fn recording_log(
     path: &Path,
     file_len: usize,
