@@ -115,6 +115,19 @@ impl Capture {
         request
     }
 
+    /// A request as far as messages and log lines name it: its method, and its path and query
+    /// redacted (a legacy token path loses its token). Its headers and body are not captured.
+    pub fn request_line(&self, method: &Method, uri: &Uri) -> RecordedRequest {
+        self.request(method, uri, &HeaderMap::new(), &[])
+    }
+
+    /// A request path as log lines show it (a legacy token path loses its token).
+    pub fn path(&self, path: &str) -> String {
+        let mut path = path.to_owned();
+        self.redactor.path(&mut path);
+        path
+    }
+
     /// The stored form of an upstream response whose body is already decoded (redacted, upstream
     /// origin replaced by the placeholder).
     pub fn response(

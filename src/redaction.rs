@@ -232,7 +232,8 @@ impl Redactor {
         }
     }
 
-    fn path(&self, path: &mut String) {
+    /// Redacts a request path in place: a legacy token path's token, then the patterns.
+    pub fn path(&self, path: &mut String) {
         if let Some(redacted) = redact_path_token(path) {
             *path = redacted;
         }

@@ -154,7 +154,8 @@ impl Proxy {
         if self.mode == Mode::Passthrough {
             tracing::info!(client.addr = %peer, http.method = %method, operation = %operation, http.status = status, elapsed_us, outcome = %outcome, "exchange");
         } else {
-            tracing::debug!(client.addr = %peer, http.method = %method, http.path = %path, operation = %operation, http.status = status, elapsed_us, outcome = %outcome, "exchange");
+            // The path redacted, as everywhere it is shown (evaluated only when debug is on).
+            tracing::debug!(client.addr = %peer, http.method = %method, http.path = %self.capture.path(&path), operation = %operation, http.status = status, elapsed_us, outcome = %outcome, "exchange");
         }
         response
     }
@@ -478,10 +479,14 @@ impl Proxy {
     ) -> Response<ProxyBody> {
         let (parts, body) = request.into_parts();
         let body = body.map_err(|err| Box::new(err) as BoxError).boxed();
-        let summary = format!("{} {}", parts.method, parts.uri.path());
         let upstream = match forwarder.send(&parts, body, false, forwarded).await {
             Ok(response) => response,
-            Err(err) => return upstream_failure(&summary, &err),
+            Err(err) => {
+                // Out of scope is not free of secrets: `/applications/{client_id}/tokens/{token}`
+                // is forwarded this way, and the message names the request.
+                let request = self.capture.request_line(&parts.method, &parts.uri);
+                return upstream_failure(&request.summary(), &err);
+            }
         };
         let (mut head, body) = upstream.into_parts();
         strip_hop_by_hop(&mut head.headers);

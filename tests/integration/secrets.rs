@@ -457,3 +457,59 @@ async fn synthesized_tokens_and_match_on_auth_stand_in_for_the_recorded_identity
     replay.stop().await.unwrap();
     assert_eq!(ghes.hits(), hits);
 }
+
+/// `/applications/{client_id}/tokens/{token}` is out of the recorded scope, so it is forwarded
+/// as it streams; its token must still stay out of log lines and error messages.
+#[tokio::test]
+async fn a_token_in_an_out_of_scope_path_reaches_no_log_line_or_message() {
+    let ghes = FakeGhes::builder().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("scope.json");
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let token = hex40("path-token");
+    let path = format!("/api/v3/applications/Iv1.0123456789abcdef/tokens/{token}");
+    let origin = ghes.origin();
+    let runs: [(&[&str], u16); 2] = [
+        (
+            &[
+                "record",
+                "--upstream",
+                &origin,
+                "--cassette",
+                cassette.to_str().unwrap(),
+            ],
+            404,
+        ),
+        (&["passthrough", "--upstream", &down, "--no-journal"], 502),
+    ];
+    for (args, status) in runs {
+        let args: Vec<&str> = args
+            .iter()
+            .copied()
+            .chain(["--listen", "127.0.0.1:0"])
+            .collect();
+        let proxy = Binary::start(&args, &[], dir.path()).await;
+        let answer = Call::new("GET", path.as_str())
+            .auth("Iv1.0123456789abcdef", &secret("client-secret"))
+            .send(&client(), &proxy.url)
+            .await;
+        assert_eq!(answer.status, status, "{}", args[0]);
+        assert!(!answer.body.contains(&token), "{}", answer.body);
+        proxy.signal("TERM").await;
+        let finished = proxy.wait().await;
+        assert!(
+            finished.stderr.contains("/tokens/REDACTED"),
+            "{}: the request is still logged:\n{}",
+            args[0],
+            finished.stderr
+        );
+        assert!(
+            !finished.stderr.contains(&token),
+            "{}: the token leaked into the log:\n{}",
+            args[0],
+            finished.stderr
+        );
+    }
+}
