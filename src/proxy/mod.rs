@@ -175,9 +175,13 @@ impl Proxy {
             Err(response) => return (response, None),
         };
         let request_size = body.len();
-        let mut captured = self
-            .capture
-            .request(&parts.method, &parts.uri, &parts.headers, &body);
+        let mut captured = if self.keeps_requests() {
+            self.capture
+                .request(&parts.method, &parts.uri, &parts.headers, &body)
+        } else {
+            // Nothing keeps or matches it: only messages name the request.
+            self.capture.request_line(&parts.method, &parts.uri)
+        };
         // From here on only the captured (redacted) form is looked at; the original is kept
         // only to forward it.
         let original = Secret::new((parts, body));
@@ -377,6 +381,12 @@ impl Proxy {
         head.headers.remove(header::CONTENT_ENCODING);
         head.headers.remove(header::CONTENT_LENGTH);
         Ok((head, decoded, latency))
+    }
+
+    /// Whether anything reads a captured request's headers and body: replay's matching, the
+    /// recorder or the journal. Passthrough without a journal has none of them.
+    fn keeps_requests(&self) -> bool {
+        self.replay.is_some() || self.recorder.is_some() || self.journal.is_some()
     }
 
     /// An exchange the proxy answered itself, for the journal (when it is on).

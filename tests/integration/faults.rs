@@ -43,6 +43,32 @@ async fn unreachable_upstream_gives_a_502_naming_it_and_records_nothing() {
 }
 
 #[tokio::test]
+async fn passthrough_without_a_journal_names_the_request_redacted_when_the_upstream_is_down() {
+    // Plain passthrough keeps nothing of a request, so it captures only what messages name.
+    let port = closed_port().await;
+    let upstream = format!("http://127.0.0.1:{port}");
+    let proxy =
+        crate::support::proxy::InProcess::start(&["passthrough", "--upstream", &upstream]).await;
+    let token = secret("gho");
+    let answer = Call::new(
+        "GET",
+        format!("/api/v3/authorizations?access_token={token}"),
+    )
+    .auth("octocat", &secret("pw"))
+    .send(&client(), &proxy.url)
+    .await;
+    assert_eq!(answer.status, 502);
+    let message = answer.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains(&upstream), "{message}");
+    assert!(
+        message.contains("GET /api/v3/authorizations?access_token=REDACTED"),
+        "{message}"
+    );
+    assert!(!message.contains(&token), "the token leaked: {message}");
+    proxy.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn stalled_upstream_gives_a_504() {
     // Accepts connections and never answers.
     let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
