@@ -24,6 +24,7 @@ pub mod config;
 pub mod deprecation;
 pub mod error;
 pub mod journal;
+pub mod log_time;
 pub mod matching;
 pub mod metrics;
 pub mod operations;

@@ -437,6 +437,7 @@ fn init_tracing(cli: &Cli) -> tracing_appender::non_blocking::WorkerGuard {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .with_timer(ghes_vcr::log_time::LineTime)
         .with_target(false);
     match cli.log_format {
         LogFormatArg::Json => builder.json().flatten_event(true).init(),
