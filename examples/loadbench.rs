@@ -3,7 +3,8 @@
 //!
 //! ```sh
 //! cargo run --release --example loadbench -- [--duration 5s] [--warmup 1s] [--slices 5]
-//!     [--connections 1,64] [--only replay,passthrough,passthrough-journal,record,record-journal]
+//!     [--connections 1,64]
+//!     [--only replay,passthrough,hyper-proxy,nginx,passthrough-journal,record,record-journal]
 //!     [--json FILE] [--ghes-vcr PATH] [--generator hyper|wrk]
 //! ```
 //!
@@ -19,8 +20,35 @@
 //!   then SIGTERM), so it is exactly what the recorder writes. Replay adds its three
 //!   deprecation headers (`Deprecation`, `Sunset`, `Link`), as it does for users.
 //! - `passthrough`: `ghes-vcr passthrough --no-journal` in front of the baseline.
-//! - `passthrough-journal`: the same with `--journal DIR` (a fresh temporary directory). The
-//!   journal's `dropped` counter is read from `GET /__ghes-vcr/health` before it is stopped.
+//! - `hyper-proxy` (a reference, not ghes-vcr): the smallest pass-through that can be built
+//!   from ghes-vcr's own stack, in front of the baseline. It is this example re-run with
+//!   `--serve-hyper-proxy http://HOST:PORT`, a process of its own like the baseline:
+//!   hyper-util's auto server per connection and its legacy client (`HttpConnector`, HTTP/1.1
+//!   keep-alive pool), TCP_NODELAY on both sides, on a multi-threaded tokio runtime with the
+//!   default workers. Per request it points the URI and `Host` at the upstream, drops
+//!   hop-by-hop headers both ways and streams both bodies through; an upstream error answers
+//!   502. No logging, no capture. It is the floor of hyper on both sides: what passthrough
+//!   costs above it is ghes-vcr's own work, not hyper's.
+//! - `nginx` (a reference): nginx as a plain reverse proxy in front of the baseline, the bar
+//!   the issue sets for pass-through (nginx 1.22 there: ~0.58× the bare server at 64
+//!   connections, ~+15 µs p50 at 1 connection). It runs when `nginx` is on PATH or in
+//!   /usr/sbin or /usr/local/sbin (Debian: `apt-get install nginx`); otherwise the default set
+//!   skips it with a note, and `--only nginx` is an error. Its configuration, written to a
+//!   fresh temporary directory that also holds its pid file, logs and every temp path:
+//!   `worker_processes auto` (one per core), `worker_connections 4096`, an `upstream` block
+//!   with `keepalive 64` plus `proxy_http_version 1.1` and an empty `Connection` header (so
+//!   it keeps its connections to the baseline open, as ghes-vcr does; nginx's default is a
+//!   new HTTP/1.0 connection per request), `keepalive_requests 1000000` on both sides (nginx
+//!   closes a connection after 1,000 requests by default, which neither ghes-vcr nor the
+//!   baseline does, and which the hyper generator counts as an error), `proxy_buffering on`
+//!   (nginx's default), and the access log on, in that directory, because passthrough logs
+//!   one line per exchange too.
+//!   nginx cannot listen on port 0 and say which port it got, so a free loopback port is
+//!   picked by binding port 0 and releasing it; nginx prints nothing when ready, so it counts
+//!   as started once a GET through it answers 200 (polled for up to 10 s).
+//! - `passthrough-journal`: the same as `passthrough` with `--journal DIR` (a fresh temporary
+//!   directory). The journal's `dropped` counter is read from `GET /__ghes-vcr/health` before
+//!   it is stopped.
 //! - `record`: `ghes-vcr record --mode all --no-journal` in front of the baseline, with a
 //!   temporary cassette. Every request (warm-up included) is recorded: each is on disk (appended
 //!   to the cassette's recording log, or in a whole-file save when the log has outgrown the
@@ -29,13 +57,17 @@
 //!
 //! Besides each row's ratios to the baseline, the report prints each journal's on/off
 //! throughput (`passthrough-journal` ÷ `passthrough`, `record-journal` ÷ `record`) and record's
-//! throughput as a share of passthrough's (`record` ÷ `passthrough`), directly and with each
-//! first divided by its own baseline slices.
+//! throughput as a share of passthrough's (`record` ÷ `passthrough`), and passthrough's against
+//! each reference (`passthrough` ÷ `hyper-proxy`, `passthrough` ÷ `nginx`), directly and with
+//! each first divided by its own baseline slices; and, at 1 connection, the p50 latency that
+//! passthrough adds next to the one each reference adds.
 //!
 //! Each ghes-vcr is a separate process started from the built binary (`target/release/ghes-vcr`,
 //! next to this example's directory) with a cleared environment plus `HOME=<temp dir>`, on
 //! `127.0.0.1:0`; its port is read from the `listening on http://HOST:PORT` line it prints on
-//! stdout, and it is stopped with SIGTERM (through the `kill` command) and waited for.
+//! stdout, and it is stopped with SIGTERM (through the `kill` command) and waited for. So are
+//! the baseline, the hyper-proxy and nginx, also when dropped on an error path (SIGKILL would
+//! leave nginx's worker processes running without their master).
 //!
 //! # How
 //!
@@ -83,8 +115,8 @@
 //! has exited), so two loads never overlap. The proxy row's ratios divide by the
 //! baseline slices that alternated with it; the baseline rows gather all baseline slices of the
 //! run, and the report prints how far apart the fastest and slowest baseline slices were. With
-//! the defaults (2 connection counts × 5 proxies × (1 s warm-up × 2 + 5 s × 2)) the run takes
-//! about three minutes.
+//! the defaults (2 connection counts × 7 proxies, nginx included, × (1 s warm-up × 2 + 5 s × 2))
+//! the run takes about four minutes.
 //!
 //! # Reading the results
 //!
@@ -94,7 +126,8 @@
 //! run* are the point: throughput ratio = target / baseline (1.0 = as fast as a bare server),
 //! latency ratio = target / baseline (1.0 = no added latency), and for the proxies the latency
 //! they add at p50 in microseconds (target p50 − baseline p50). Note that a proxy in front of
-//! the baseline (passthrough, record) makes the machine run two servers for each request.
+//! the baseline (passthrough, record, and the references hyper-proxy and nginx) makes the
+//! machine run two servers for each request.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -109,10 +142,13 @@ use anyhow::{anyhow, bail, Context as _};
 use base64::Engine as _;
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
-use http_body_util::{BodyExt as _, Empty, Full};
+use http_body_util::{BodyExt as _, Either, Empty, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper::http::uri::{Authority, PathAndQuery, Scheme};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde::Deserialize;
@@ -130,10 +166,29 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How much of a ghes-vcr's stderr is kept for error messages.
 const STDERR_KEPT: usize = 16 * 1024;
 
+/// What `--help` says about the two references passthrough is measured against.
+const REFERENCES_HELP: &str = "\
+References (each in front of the baseline, like passthrough, and measured the same way):
+  hyper-proxy  The floor of hyper on both sides: the smallest pass-through built from
+               ghes-vcr's own stack (this example with --serve-hyper-proxy, a process of its
+               own): hyper-util's auto server and legacy client with TCP_NODELAY and a
+               keep-alive pool; URI and Host pointed at the upstream, hop-by-hop headers
+               dropped, bodies streamed, 502 on an upstream error; no logging, no capture.
+  nginx        The issue's bar for pass-through: nginx as a plain reverse proxy, from a
+               fresh temporary directory holding its config, pid file, logs and temp paths:
+               worker_processes auto, worker_connections 4096, upstream keepalive 64 with
+               proxy_http_version 1.1 and an empty Connection header (kept-alive connections
+               to the baseline, as ghes-vcr keeps), keepalive_requests 1000000 on both sides
+               (not nginx's default of closing each connection after 1,000 requests),
+               proxy_buffering on, and the access log on (passthrough logs one line per
+               exchange too). Looked up on PATH, then in /usr/sbin and /usr/local/sbin;
+               skipped when absent, unless --only names it.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "loadbench",
-    about = "Closed-loop load benchmark of ghes-vcr against a bare hyper server"
+    about = "Closed-loop load benchmark of ghes-vcr against a bare hyper server",
+    after_long_help = REFERENCES_HELP
 )]
 struct Args {
     /// How long each (target, connection count) pair is measured, after the warm-up.
@@ -153,6 +208,7 @@ struct Args {
     connections: Vec<usize>,
 
     /// Only these targets, comma-separated (the baseline always runs: every ratio needs it).
+    /// Without it, every target runs, nginx only when it is installed.
     #[arg(long, value_delimiter = ',', value_enum)]
     only: Vec<Target>,
 
@@ -169,6 +225,18 @@ struct Args {
     /// killed: for profiling a ghes-vcr in front of it by hand (wrk, perf, callgrind).
     #[arg(long)]
     serve_baseline: bool,
+
+    /// Only start the hyper-proxy reference in front of UPSTREAM_URL (http://HOST:PORT), print
+    /// `listening on http://HOST:PORT` and serve until SIGTERM: the smallest pass-through built
+    /// from ghes-vcr's own stack (hyper-util's server and client, nothing else), the floor that
+    /// passthrough is compared with; also for profiling it by hand.
+    #[arg(
+        long,
+        value_name = "UPSTREAM_URL",
+        value_parser = parse_upstream,
+        conflicts_with = "serve_baseline"
+    )]
+    serve_hyper_proxy: Option<Upstream>,
 
     /// Run the baseline server inside this process, on its own runtime, instead of as a
     /// process of its own like every ghes-vcr (switching between the generator's and the
@@ -199,19 +267,31 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// What is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 enum Target {
+    /// The bare hyper server everything is compared with.
     Baseline,
+    /// ghes-vcr replay, answering from a cassette.
     Replay,
+    /// ghes-vcr passthrough in front of the baseline.
     Passthrough,
+    /// Reference: the floor of hyper on both sides (see References below).
+    HyperProxy,
+    /// Reference: nginx as a plain reverse proxy, the issue's bar (when installed).
+    Nginx,
+    /// ghes-vcr passthrough with a journal.
     PassthroughJournal,
+    /// ghes-vcr record, writing every exchange to a cassette.
     Record,
+    /// ghes-vcr record with a journal.
     RecordJournal,
 }
 
 impl Target {
-    const ALL: [Target; 6] = [
+    const ALL: [Target; 8] = [
         Target::Baseline,
         Target::Replay,
         Target::Passthrough,
+        Target::HyperProxy,
+        Target::Nginx,
         Target::PassthroughJournal,
         Target::Record,
         Target::RecordJournal,
@@ -222,11 +302,43 @@ impl Target {
             Target::Baseline => "baseline",
             Target::Replay => "replay",
             Target::Passthrough => "passthrough",
+            Target::HyperProxy => "hyper-proxy",
+            Target::Nginx => "nginx",
             Target::PassthroughJournal => "passthrough-journal",
             Target::Record => "record",
             Target::RecordJournal => "record-journal",
         }
     }
+}
+
+/// What the report says when the default set leaves nginx out.
+const NGINX_SKIPPED: &str = "not on PATH, skipped";
+
+/// The targets to run, in [`Target::ALL`]'s order: those `--only` names, or every one, nginx
+/// only when it is installed (`has_nginx`). The baseline is measured on its own only when no
+/// proxy is; otherwise its row is made of the baseline slices that alternate with every
+/// proxy's slices.
+///
+/// # Errors
+///
+/// When `--only` names nginx and it is not installed.
+fn choose_targets(only: &[Target], has_nginx: bool) -> anyhow::Result<Vec<Target>> {
+    if only.contains(&Target::Nginx) && !has_nginx {
+        bail!(
+            "--only nginx needs nginx on PATH or in {} (Debian: apt-get install nginx)",
+            NGINX_DIRS.join(" or ")
+        );
+    }
+    let proxies: Vec<Target> = Target::ALL
+        .into_iter()
+        .filter(|t| *t != Target::Baseline && (only.is_empty() || only.contains(t)))
+        .filter(|t| *t != Target::Nginx || has_nginx)
+        .collect();
+    Ok(if proxies.is_empty() {
+        vec![Target::Baseline]
+    } else {
+        proxies
+    })
 }
 
 fn main() -> ExitCode {
@@ -248,21 +360,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
             std::thread::park();
         }
     }
+    if let Some(upstream) = &args.serve_hyper_proxy {
+        return run_hyper_proxy(upstream.clone());
+    }
     if args.connections.is_empty() || args.connections.contains(&0) {
         bail!("--connections needs one or more counts above 0, e.g. --connections 1,64");
     }
     let generator = LoadGenerator::from_args(args)?;
-    // The baseline is measured on its own only when no proxy is; otherwise its row is made
-    // of the baseline slices that alternate with every proxy's slices.
-    let proxies: Vec<Target> = Target::ALL
-        .into_iter()
-        .filter(|t| *t != Target::Baseline && (args.only.is_empty() || args.only.contains(t)))
-        .collect();
-    let targets = if proxies.is_empty() {
-        vec![Target::Baseline]
-    } else {
-        proxies
-    };
+    let wants_nginx = args.only.is_empty() || args.only.contains(&Target::Nginx);
+    let nginx = if wants_nginx { Nginx::locate()? } else { None };
+    let targets = choose_targets(&args.only, nginx.is_some())?;
 
     let command_line = std::env::args()
         .map(|arg| shell_quote(&arg))
@@ -299,6 +406,18 @@ fn run(args: &Args) -> anyhow::Result<()> {
         machine.nproc
     );
     println!("generator: {}", generator.describe());
+    let mut notes: BTreeMap<&'static str, Value> = BTreeMap::new();
+    match &nginx {
+        Some(nginx) if targets.contains(&Target::Nginx) => {
+            println!("nginx:    {} ({})", nginx.program.display(), nginx.version);
+            notes.insert("nginx", nginx.to_json());
+        }
+        None if wants_nginx => {
+            println!("nginx:    {NGINX_SKIPPED}");
+            notes.insert("nginx", json!({ "skipped": NGINX_SKIPPED }));
+        }
+        _ => {}
+    }
 
     // The load generator's runtime. The baseline server gets its own (below), and every
     // ghes-vcr is its own process: all of them share the machine's cores (2 on the reference
@@ -327,7 +446,6 @@ fn run(args: &Args) -> anyhow::Result<()> {
 
     show_probe(&load_rt, Target::Baseline, baseline.addr, &load)?;
     let mut results: Vec<Row> = Vec::new();
-    let mut notes: BTreeMap<&'static str, Value> = BTreeMap::new();
     let mut warnings: Vec<String> = Vec::new();
     for &target in &targets {
         let mut proxy = match target {
@@ -368,6 +486,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 ],
                 home.path(),
             )?),
+            Target::HyperProxy => Some(start_hyper_proxy(&upstream, home.path())?),
+            Target::Nginx => {
+                let nginx = nginx.as_ref().context("nginx was chosen but not found")?;
+                Some(load_rt.block_on(nginx.start(baseline.addr))?)
+            }
             Target::PassthroughJournal => {
                 let journal = home.path().join("journal");
                 Some(Proxy::start(
@@ -767,16 +890,440 @@ async fn serve_baseline(listener: TcpListener, body: Bytes, headers: HeaderMap) 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Reference: the hyper-proxy
+// ---------------------------------------------------------------------------------------------
+
+/// Where the hyper-proxy forwards (`--serve-hyper-proxy`): the upstream's scheme and
+/// authority, and the `Host` value every forwarded request carries.
+#[derive(Clone, Debug)]
+struct Upstream {
+    scheme: Scheme,
+    authority: Authority,
+    host: HeaderValue,
+}
+
+/// Reads `--serve-hyper-proxy`'s `http://HOST:PORT`.
+fn parse_upstream(text: &str) -> Result<Upstream, String> {
+    const EXAMPLE: &str = "write the upstream as http://HOST:PORT, e.g. http://127.0.0.1:8080";
+    let uri: Uri = text.parse().map_err(|err| format!("{err} ({EXAMPLE})"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+        return Err(EXAMPLE.to_owned());
+    };
+    if *scheme != Scheme::HTTP {
+        return Err(format!(
+            "the hyper-proxy speaks plain HTTP only ({EXAMPLE})"
+        ));
+    }
+    if uri.path() != "/" || uri.query().is_some() {
+        return Err(format!("the upstream has no path of its own ({EXAMPLE})"));
+    }
+    let host = HeaderValue::from_str(authority.as_str()).map_err(|err| err.to_string())?;
+    Ok(Upstream {
+        scheme: scheme.clone(),
+        authority: authority.clone(),
+        host,
+    })
+}
+
+/// Starts this example with `--serve-hyper-proxy UPSTREAM` and waits for its listening line.
+fn start_hyper_proxy(upstream: &str, home: &Path) -> anyhow::Result<Proxy> {
+    let exe = std::env::current_exe().context("cannot find this example's own path")?;
+    Proxy::start(
+        &exe,
+        "hyper-proxy",
+        &["--serve-hyper-proxy", upstream],
+        home,
+    )
+}
+
+/// `--serve-hyper-proxy`: serves on 127.0.0.1:0 after printing the listening line that
+/// [`Proxy::start`] reads, until SIGTERM, then exits 0 (so that stopping it is no failure).
+fn run_hyper_proxy(upstream: Upstream) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hyper-proxy")
+        .build()
+        .context("cannot start the hyper-proxy's tokio runtime")?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot bind the hyper-proxy to 127.0.0.1:0")?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the hyper-proxy's address")?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("cannot listen for SIGTERM")?;
+        println!("listening on http://{addr}");
+        tokio::select! {
+            () = serve_hyper_proxy(listener, upstream) => {}
+            _ = terminate.recv() => {}
+        }
+        Ok(())
+    })
+}
+
+/// What the hyper-proxy answers with: the upstream's body as it streams in, or its own 502.
+type HyperProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// The hyper-proxy's forwarding: hyper-util's legacy client and where it sends requests.
+struct HyperProxy {
+    /// HTTP/1.1 over TCP with TCP_NODELAY; its pool keeps connections to the upstream alive.
+    client: Client<HttpConnector, Incoming>,
+    upstream: Upstream,
+}
+
+impl HyperProxy {
+    fn new(upstream: Upstream) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            upstream,
+        }
+    }
+
+    /// Sends `request` upstream and hands back the answer as it streams in (hop-by-hop
+    /// headers dropped), or 502 when the upstream fails.
+    async fn forward(&self, request: Request<Incoming>) -> Response<HyperProxyBody> {
+        match self
+            .client
+            .request(upstream_request(request, &self.upstream))
+            .await
+        {
+            Ok(response) => {
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                Response::from_parts(parts, Either::Left(body))
+            }
+            Err(_) => {
+                let mut response = Response::new(Either::Right(Full::new(Bytes::from_static(
+                    b"bad gateway\n",
+                ))));
+                *response.status_mut() = StatusCode::BAD_GATEWAY;
+                response
+            }
+        }
+    }
+}
+
+/// Serves the hyper-proxy on `listener`: hyper-util's auto server on each connection (with
+/// TCP_NODELAY), every request forwarded by [`HyperProxy::forward`], and nothing else.
+async fn serve_hyper_proxy(listener: TcpListener, upstream: Upstream) {
+    let proxy = Arc::new(HyperProxy::new(upstream));
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let proxy = Arc::clone(&proxy);
+        let builder = Arc::clone(&builder);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let proxy = Arc::clone(&proxy);
+                async move { Ok::<_, Infallible>(proxy.forward(request).await) }
+            });
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// The request sent upstream: its URI is the upstream's scheme and authority with the
+/// request's path and query, `Host` is the upstream's, hop-by-hop headers are dropped, and
+/// the body is passed on as it comes. It goes as HTTP/1.1 whatever the client spoke, since
+/// that is what the client's pool speaks.
+fn upstream_request<B>(request: Request<B>, upstream: &Upstream) -> Request<B> {
+    let (mut parts, body) = request.into_parts();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    parts.uri = Uri::builder()
+        .scheme(upstream.scheme.clone())
+        .authority(upstream.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .expect("a scheme, an authority and a path make a URI");
+    parts.version = Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.insert(header::HOST, upstream.host.clone());
+    Request::from_parts(parts, body)
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `keep-alive` and `proxy-connection`):
+/// they describe one connection, so a proxy never passes them on.
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes the hop-by-hop headers, and those that `Connection` names (as ghes-vcr does).
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(&HOP_BY_HOP) {
+        headers.remove(name);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference: nginx as a plain reverse proxy
+// ---------------------------------------------------------------------------------------------
+
+/// Where nginx is looked for after PATH: Debian installs it in /usr/sbin, which is not on a
+/// regular user's PATH.
+const NGINX_DIRS: [&str; 2] = ["/usr/sbin", "/usr/local/sbin"];
+
+/// How long nginx may take to answer a first GET through it: it prints nothing when ready.
+const NGINX_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// nginx, found at startup.
+struct Nginx {
+    program: PathBuf,
+    /// What `nginx -v` prints after `nginx version: `, e.g. `nginx/1.22.1`.
+    version: String,
+}
+
+impl Nginx {
+    /// Finds nginx on PATH or in [`NGINX_DIRS`] and reads its version; `None` when it is in
+    /// neither.
+    ///
+    /// # Errors
+    ///
+    /// When `nginx -v` fails or does not print nginx's version line.
+    fn locate() -> anyhow::Result<Option<Self>> {
+        let found = find_on_path("nginx").or_else(|| {
+            NGINX_DIRS
+                .iter()
+                .map(|dir| Path::new(dir).join("nginx"))
+                .find(|candidate| is_executable(candidate))
+        });
+        let Some(program) = found else {
+            return Ok(None);
+        };
+        // `nginx -v` prints `nginx version: nginx/1.22.1` on stderr.
+        let output = Command::new(&program)
+            .arg("-v")
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {} -v", program.display()))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let version = stderr
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("nginx version: "))
+            .filter(|_| output.status.success())
+            .with_context(|| {
+                format!(
+                    "{} -v printed {:?} ({}), not nginx's version line",
+                    program.display(),
+                    stderr.trim(),
+                    output.status
+                )
+            })?
+            .trim()
+            .to_owned();
+        Ok(Some(Self { program, version }))
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "program": self.program.display().to_string(),
+            "version": self.version,
+            "config": "worker_processes auto; worker_connections 4096; upstream keepalive 64; keepalive_requests 1000000 (client and upstream side); proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering on; access_log on",
+        })
+    }
+
+    /// Starts nginx in front of `upstream` from a fresh temporary directory (see
+    /// [`nginx_config`]) on a free loopback port, and waits until a GET through it answers
+    /// 200.
+    ///
+    /// # Errors
+    ///
+    /// When the directory cannot be made, nginx cannot be started, or it exits or does not
+    /// answer 200 within [`NGINX_START_TIMEOUT`] (with the end of its error log).
+    async fn start(&self, upstream: SocketAddr) -> anyhow::Result<Proxy> {
+        let dir = tempfile::Builder::new()
+            .prefix("ghes-vcr-loadbench-nginx-")
+            .tempdir()
+            .context("cannot create a temporary directory for nginx")?;
+        let port = free_port()?;
+        let config = dir.path().join("nginx.conf");
+        std::fs::write(&config, nginx_config(dir.path(), port, upstream))
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        let child = Command::new(&self.program)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&config)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.program.display()))?;
+        let mut nginx = Proxy::adopt(child, "nginx".to_owned());
+        nginx.addr = SocketAddr::from(([127, 0, 0, 1], port));
+        nginx.workdir = Some(dir);
+        wait_for_nginx(&mut nginx).await?;
+        Ok(nginx)
+    }
+}
+
+/// A loopback port that was free a moment ago. nginx cannot listen on port 0 and say which
+/// port it got, so one is picked by binding port 0 and letting it go; should another program
+/// take it in between, nginx fails to start and its error log says so.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .context("cannot bind 127.0.0.1:0 to pick a port for nginx")?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the picked port's address")?;
+    Ok(addr.port())
+}
+
+/// nginx's configuration: a plain reverse proxy on 127.0.0.1:`port` in front of `upstream`,
+/// everything it writes (pid file, logs, temp files) inside `dir`. It keeps its connections
+/// to the upstream alive (`keepalive` with HTTP/1.1 and no `Connection` header: nginx's
+/// default is a new HTTP/1.0 connection per request, which no proxy worth comparing does),
+/// keeps every connection for the whole run (`keepalive_requests`: by default nginx closes
+/// one after 1,000 requests, on both sides, which neither ghes-vcr nor the baseline does, and
+/// which the hyper generator counts as an error), and logs every exchange, since passthrough
+/// does too.
+fn nginx_config(dir: &Path, port: u16, upstream: SocketAddr) -> String {
+    let path = |name: &str| format!("\"{}\"", dir.join(name).display());
+    format!(
+        r#"daemon off;
+master_process on;
+worker_processes auto;
+pid {pid};
+error_log {error_log};
+
+events {{
+    worker_connections 4096;
+}}
+
+http {{
+    access_log {access_log};
+    keepalive_requests 1000000;
+    client_body_temp_path {client_body};
+    proxy_temp_path {proxy};
+    fastcgi_temp_path {fastcgi};
+    uwsgi_temp_path {uwsgi};
+    scgi_temp_path {scgi};
+
+    upstream baseline {{
+        server {upstream};
+        keepalive 64;
+        keepalive_requests 1000000;
+    }}
+
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://baseline;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering on;
+        }}
+    }}
+}}
+"#,
+        pid = path("nginx.pid"),
+        error_log = path("error.log"),
+        access_log = path("access.log"),
+        client_body = path("client_body_temp"),
+        proxy = path("proxy_temp"),
+        fastcgi = path("fastcgi_temp"),
+        uwsgi = path("uwsgi_temp"),
+        scgi = path("scgi_temp"),
+    )
+}
+
+/// Waits until a `GET` through nginx answers 200, trying again after 1 ms, 2 ms, … up to
+/// 50 ms between tries (nginx prints nothing when it is ready).
+///
+/// # Errors
+///
+/// When nginx exits first, or has not answered 200 within [`NGINX_START_TIMEOUT`]; either
+/// way with the end of its error log.
+async fn wait_for_nginx(nginx: &mut Proxy) -> anyhow::Result<()> {
+    let deadline = Instant::now() + NGINX_START_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let last = match tokio::time::timeout(Duration::from_secs(1), fetch(nginx.addr)).await {
+            Ok(Ok((response, _))) if response.status() == StatusCode::OK => return Ok(()),
+            Ok(Ok((response, _))) => format!("answered {}", response.status()),
+            Ok(Err(err)) => format!("{err:#}"),
+            Err(_) => "no answer within 1 s".to_owned(),
+        };
+        if let Some(status) = nginx.exit_status() {
+            bail!(
+                "{} exited before answering ({status}); {}",
+                nginx.name,
+                nginx_logs(nginx)
+            );
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{} on {} did not answer GET {PATH} with 200 within {} s (last try: {last}); {}",
+                nginx.name,
+                nginx.addr,
+                NGINX_START_TIMEOUT.as_secs(),
+                nginx_logs(nginx)
+            );
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// The end of nginx's error log and of its stderr, for error messages.
+fn nginx_logs(nginx: &Proxy) -> String {
+    let error_log = nginx
+        .workdir
+        .as_ref()
+        .map(|dir| dir.path().join("error.log"))
+        .and_then(|path| std::fs::read(path).ok())
+        .unwrap_or_default();
+    format!(
+        "error log: {}; stderr: {}",
+        output_tail(&error_log, "(empty)"),
+        nginx.stderr_tail()
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
 // Targets (b)–(d): ghes-vcr processes
 // ---------------------------------------------------------------------------------------------
 
-/// A running ghes-vcr. Dropped without [`Proxy::stop`] (on an error path), it is killed.
+/// A running ghes-vcr, or another server process (the baseline, the hyper-proxy, nginx).
+/// Dropped without [`Proxy::stop`] (on an error path), it is stopped the same way.
 struct Proxy {
     /// The program and what it runs, e.g. `ghes-vcr replay`.
     name: String,
     addr: SocketAddr,
     child: Option<Child>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// nginx's temporary directory (its configuration, logs and temp files): held here so
+    /// that it is removed only after the process has ended (fields drop after [`Drop::drop`]).
+    workdir: Option<tempfile::TempDir>,
 }
 
 impl Proxy {
@@ -798,20 +1345,12 @@ impl Proxy {
             .spawn()
             .with_context(|| format!("cannot start {} {name}", binary.display()))?;
         let stdout = child.stdout.take().context("no stdout pipe")?;
-        let stderr_pipe = child.stderr.take().context("no stderr pipe")?;
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        drain_stderr(stderr_pipe, Arc::clone(&stderr));
         let program = binary.file_stem().map_or_else(
             || binary.display().to_string(),
             |stem| stem.to_string_lossy().into_owned(),
         );
         let name = format!("{program} {name}");
-        let mut proxy = Self {
-            name: name.clone(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            child: Some(child),
-            stderr,
-        };
+        let mut proxy = Self::adopt(child, name.clone());
 
         let (line_tx, line_rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -851,23 +1390,53 @@ impl Proxy {
         Ok(proxy)
     }
 
+    /// A started process whose address is not known yet, its stderr kept for error messages.
+    fn adopt(mut child: Child, name: String) -> Self {
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(pipe) = child.stderr.take() {
+            drain_stderr(pipe, Arc::clone(&stderr));
+        }
+        Self {
+            name,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            child: Some(child),
+            stderr,
+            workdir: None,
+        }
+    }
+
     /// SIGTERM, then waits for the exit (SIGKILL after [`STOP_TIMEOUT`]).
     fn stop(mut self) -> anyhow::Result<ExitStatus> {
+        self.terminate()
+    }
+
+    /// [`Proxy::stop`]'s work. A process that has already exited is not signalled (its pid
+    /// may belong to another process by now). SIGTERM goes through the `kill` command, as the
+    /// crate forbids `unsafe`.
+    fn terminate(&mut self) -> anyhow::Result<ExitStatus> {
         let name = self.name.clone();
         let mut child = self.child.take().context("already stopped")?;
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("cannot wait for {name}"))?
+        {
+            return Ok(status);
+        }
         let pid = child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .context("cannot run `kill -TERM`")?;
-        if !sent.success() {
-            bail!("`kill -TERM {pid}` (ghes-vcr {name}) failed with {sent}");
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        if !sent.as_ref().is_ok_and(ExitStatus::success) {
+            let _ = child.kill();
+            let _ = child.wait();
+            match sent {
+                Ok(sent) => bail!("`kill -TERM {pid}` ({name}) failed with {sent} (killed)"),
+                Err(err) => return Err(err).context("cannot run `kill -TERM` (killed instead)"),
+            }
         }
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
             if let Some(status) = child
                 .try_wait()
-                .with_context(|| format!("cannot wait for ghes-vcr {name}"))?
+                .with_context(|| format!("cannot wait for {name}"))?
             {
                 return Ok(status);
             }
@@ -882,6 +1451,11 @@ impl Proxy {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The exit status if the process has ended (without waiting).
+    fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
     }
 
     /// The exit status if the process ends within a second.
@@ -907,21 +1481,28 @@ impl Proxy {
 
 /// The last ten lines of what a process wrote on stderr, indented, for error messages.
 fn stderr_tail(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
+    output_tail(stderr, "(nothing on stderr)")
+}
+
+/// The last ten lines of a process's output or log, indented, for error messages; `empty`
+/// when there is nothing to show.
+fn output_tail(output: &[u8], empty: &str) -> String {
+    let text = String::from_utf8_lossy(output);
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(10)..].join("\n  ");
     if tail.trim().is_empty() {
-        "(nothing on stderr)".to_owned()
+        empty.to_owned()
     } else {
         format!("\n  {tail}")
     }
 }
 
 impl Drop for Proxy {
+    /// Stops the process the way [`Proxy::stop`] does, with SIGTERM rather than SIGKILL:
+    /// killed outright, nginx's master would leave its worker processes running.
     fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if self.child.is_some() {
+            let _ = self.terminate();
         }
     }
 }
@@ -1170,6 +1751,18 @@ async fn probe(addr: SocketAddr, load: &LoadSpec) -> anyhow::Result<Probe> {
         header_bytes,
         body: body.len(),
     })
+}
+
+/// One plain `GET PATH` (only `Host` set) on a new connection: the answer and its body.
+async fn fetch(addr: SocketAddr) -> anyhow::Result<(Response<()>, Bytes)> {
+    let mut sender = connect(addr).await?;
+    let mut request = Request::new(Empty::new());
+    *request.uri_mut() = Uri::from_static(PATH);
+    request.headers_mut().insert(
+        header::HOST,
+        HeaderValue::from_str(&addr.to_string()).expect("an address is a valid header value"),
+    );
+    exchange(&mut sender, request).await
 }
 
 /// `GET /__ghes-vcr/health` as JSON.
@@ -1600,14 +2193,17 @@ impl Wrk {
 
 /// The first executable file called `program` in a directory of PATH.
 fn find_on_path(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
-        .find(|candidate| {
-            std::fs::metadata(candidate)
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        })
+        .find(|candidate| is_executable(candidate))
+}
+
+/// Whether `path` is a file that someone may execute.
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
 /// wrk's `-d` takes whole seconds only (`1s`, `2m`; it refuses `500ms` and `1.5s`), so with
@@ -2020,6 +2616,17 @@ impl Report<'_> {
                 );
             }
         }
+        let added = self.added_p50_against_references();
+        if !added.is_empty() {
+            println!();
+        }
+        for (reference, _, passthrough, by_reference) in added {
+            println!(
+                "passthrough vs {name} added p50, 1 conn: {passthrough:+} µs vs {by_reference:+} µs (passthrough − {name}: {:+} µs)",
+                passthrough - by_reference,
+                name = reference.name()
+            );
+        }
         for (label, key) in [
             ("passthrough journal", "passthrough_journal"),
             ("record journal", "record_journal"),
@@ -2083,6 +2690,28 @@ impl Report<'_> {
                     _ => None,
                 };
                 Some((connections, on_rps / off_rps, normalized))
+            })
+            .collect()
+    }
+
+    /// The p50 latency that passthrough and each reference add at 1 connection (each one's
+    /// p50 minus its own baseline slices' p50), for the references that ran alongside
+    /// passthrough at 1 connection: (reference, its JSON key, passthrough's µs, the
+    /// reference's µs).
+    fn added_p50_against_references(&self) -> Vec<(Target, &'static str, i64, i64)> {
+        let added = |target| {
+            self.find(target, 1)
+                .and_then(|row| self.figures(row).added_p50_us)
+        };
+        REFERENCES
+            .into_iter()
+            .filter_map(|(reference, key)| {
+                Some((
+                    reference,
+                    key,
+                    added(Target::Passthrough)?,
+                    added(reference)?,
+                ))
             })
             .collect()
     }
@@ -2165,6 +2794,14 @@ impl Report<'_> {
                 .collect();
             comparisons.insert(key.to_owned(), Value::Object(ratios));
         }
+        let added_p50: serde_json::Map<String, Value> = self
+            .added_p50_against_references()
+            .into_iter()
+            .map(|(reference, key, passthrough, by_reference)| {
+                let value = json!({"passthrough": passthrough, reference.name(): by_reference});
+                (key.to_owned(), value)
+            })
+            .collect();
         json!({
             "command": command_line,
             "ghes_vcr": version,
@@ -2180,6 +2817,8 @@ impl Report<'_> {
             "warmup_s": args.warmup.as_secs_f64(),
             "results": rows,
             "throughput_ratios": comparisons,
+            "added_p50_us_at_1_connection": added_p50,
+            "nginx": self.notes.get("nginx"),
             "passthrough_journal_health": self.notes.get("passthrough_journal"),
             "record_health": self.notes.get("record"),
             "record_journal_health": self.notes.get("record_journal"),
@@ -2190,7 +2829,7 @@ impl Report<'_> {
 }
 
 /// The throughputs compared with each other: label, JSON key, numerator, denominator.
-const COMPARED: [(&str, &str, Target, Target); 3] = [
+const COMPARED: [(&str, &str, Target, Target); 5] = [
     (
         "passthrough journal on/off",
         "passthrough_journal_on_off",
@@ -2209,6 +2848,24 @@ const COMPARED: [(&str, &str, Target, Target); 3] = [
         Target::Record,
         Target::Passthrough,
     ),
+    (
+        "passthrough ÷ hyper-proxy",
+        "passthrough_over_hyper_proxy",
+        Target::Passthrough,
+        Target::HyperProxy,
+    ),
+    (
+        "passthrough ÷ nginx",
+        "passthrough_over_nginx",
+        Target::Passthrough,
+        Target::Nginx,
+    ),
+];
+
+/// The references passthrough's added latency is set against: the target and its JSON key.
+const REFERENCES: [(Target, &str); 2] = [
+    (Target::HyperProxy, "passthrough_vs_hyper_proxy"),
+    (Target::Nginx, "passthrough_vs_nginx"),
 ];
 
 fn fmt_ratio(ratio: Option<f64>) -> String {
@@ -2443,5 +3100,156 @@ mod tests {
     #[test]
     fn wrk_script_prints_the_prefix_loadbench_looks_for() {
         assert!(WRK_SCRIPT.contains(&format!("'{WRK_RESULT_PREFIX}{{")));
+    }
+
+    #[test]
+    fn command_line_is_well_formed() {
+        <Args as clap::CommandFactory>::command().debug_assert();
+    }
+
+    /// A baseline server on 127.0.0.1:0 in this test's runtime: its address and the body it
+    /// answers with.
+    async fn start_baseline() -> (SocketAddr, Bytes) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let body = authorizations_body(&format!("http://{addr}"));
+        tokio::spawn(serve_baseline(listener, body.clone(), ghes_headers()));
+        (addr, body)
+    }
+
+    /// A hyper-proxy on 127.0.0.1:0 in this test's runtime, in front of `upstream`.
+    async fn start_hyper_proxy_in_process(upstream: SocketAddr) -> SocketAddr {
+        let upstream = parse_upstream(&format!("http://{upstream}")).expect("upstream");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(serve_hyper_proxy(listener, upstream));
+        addr
+    }
+
+    #[tokio::test]
+    async fn hyper_proxy_forwards_the_baseline_answer() {
+        let (baseline, body) = start_baseline().await;
+        let proxy = start_hyper_proxy_in_process(baseline).await;
+        let (response, received) = fetch(proxy).await.expect("a GET through the hyper-proxy");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(received, body);
+        for (name, value) in &ghes_headers() {
+            assert!(
+                response.headers().get_all(name).iter().any(|v| v == value),
+                "{name}: {value:?} not passed on"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn hyper_proxy_answers_502_when_the_upstream_is_down() {
+        // A port that was just free: nothing listens there.
+        let closed = SocketAddr::from(([127, 0, 0, 1], free_port().expect("a free port")));
+        let proxy = start_hyper_proxy_in_process(closed).await;
+        let (response, _) = fetch(proxy).await.expect("an answer from the hyper-proxy");
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    }
+
+    #[test]
+    fn upstream_request_points_at_the_upstream_without_hop_by_hop_headers() {
+        let upstream = parse_upstream("http://127.0.0.1:8080").expect("upstream");
+        let request = Request::builder()
+            .uri("/api/v3/authorizations?page=2")
+            .header(header::HOST, "proxy.example:9000")
+            .header(header::CONNECTION, "keep-alive, x-per-hop")
+            .header("keep-alive", "timeout=5")
+            .header("proxy-connection", "keep-alive")
+            .header(header::TE, "trailers")
+            .header(header::TRAILER, "x-checksum")
+            .header(header::TRANSFER_ENCODING, "chunked")
+            .header(header::UPGRADE, "h2c")
+            .header("x-per-hop", "1")
+            .header(header::ACCEPT, "application/json")
+            .body(())
+            .expect("request");
+        let sent = upstream_request(request, &upstream);
+        assert_eq!(
+            sent.uri(),
+            "http://127.0.0.1:8080/api/v3/authorizations?page=2"
+        );
+        assert_eq!(sent.version(), Version::HTTP_11);
+        let names: Vec<&str> = sent.headers().keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["host", "accept"], "{:?}", sent.headers());
+        assert_eq!(sent.headers()[header::HOST], "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn parse_upstream_takes_plain_http_host_and_port() {
+        assert!(parse_upstream("http://127.0.0.1:8080").is_ok());
+        assert!(parse_upstream("http://127.0.0.1:8080/").is_ok());
+        for wrong in [
+            "127.0.0.1:8080",
+            "https://127.0.0.1:8443",
+            "http://127.0.0.1:8080/api",
+        ] {
+            assert!(parse_upstream(wrong).is_err(), "{wrong}");
+        }
+    }
+
+    #[test]
+    fn choose_targets_skips_a_missing_nginx_unless_named() {
+        let all = choose_targets(&[], false).expect("the default set");
+        assert!(!all.contains(&Target::Nginx));
+        assert!(all.contains(&Target::HyperProxy));
+        let with = choose_targets(&[], true).expect("the default set");
+        assert!(with.contains(&Target::Nginx));
+        let error = choose_targets(&[Target::Passthrough, Target::Nginx], false)
+            .expect_err("--only nginx without nginx");
+        assert!(
+            error.to_string().contains("apt-get install nginx"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn nginx_config_keeps_everything_in_its_directory() {
+        let dir = Path::new("/tmp/loadbench-nginx-test");
+        let upstream = SocketAddr::from(([127, 0, 0, 1], 4321));
+        let config = nginx_config(dir, 5678, upstream);
+        for expected in [
+            "daemon off;",
+            "master_process on;",
+            "worker_processes auto;",
+            "pid \"/tmp/loadbench-nginx-test/nginx.pid\";",
+            "error_log \"/tmp/loadbench-nginx-test/error.log\";",
+            "worker_connections 4096;",
+            "access_log \"/tmp/loadbench-nginx-test/access.log\";",
+            "server 127.0.0.1:4321;",
+            "keepalive 64;",
+            "keepalive_requests 1000000;",
+            "listen 127.0.0.1:5678;",
+            "proxy_pass http://baseline;",
+            "proxy_http_version 1.1;",
+            "proxy_set_header Connection \"\";",
+            "proxy_buffering on;",
+        ] {
+            assert!(config.contains(expected), "{expected} not in:\n{config}");
+        }
+        for temp in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+            let line = format!("{temp}_temp_path \"/tmp/loadbench-nginx-test/{temp}_temp\";");
+            assert!(config.contains(&line), "{line} not in:\n{config}");
+        }
+    }
+
+    /// Starts the installed nginx in front of an in-process baseline; skipped (passing) when
+    /// nginx is not installed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nginx_forwards_the_baseline_answer() {
+        let Some(nginx) = Nginx::locate().expect("nginx -v") else {
+            eprintln!("nginx is not installed: skipped");
+            return;
+        };
+        let (baseline, body) = start_baseline().await;
+        let proxy = nginx.start(baseline).await.expect("nginx starts");
+        let (response, received) = fetch(proxy.addr).await.expect("a GET through nginx");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(received, body);
+        let status = proxy.stop().expect("nginx stops");
+        assert!(status.success(), "nginx exited with {status}");
     }
 }
