@@ -151,6 +151,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+// ghes-vcr's own rule for hop-by-hop headers (RFC 9110 §7.6.1, and those `Connection` names).
+use ghes_vcr::proxy::headers::strip_hop_by_hop;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -1052,32 +1054,6 @@ fn upstream_request<B>(request: Request<B>, upstream: &Upstream) -> Request<B> {
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(header::HOST, upstream.host.clone());
     Request::from_parts(parts, body)
-}
-
-/// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `keep-alive` and `proxy-connection`):
-/// they describe one connection, so a proxy never passes them on.
-const HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
-/// Removes the hop-by-hop headers, and those that `Connection` names (as ghes-vcr does).
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(&HOP_BY_HOP) {
-        headers.remove(name);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
