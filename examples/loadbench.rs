@@ -852,37 +852,54 @@ impl Baseline {
 
 async fn serve_baseline(listener: TcpListener, body: Bytes, headers: HeaderMap) {
     let answer = Arc::new((body, headers));
+    serve_each(listener, move |request: Request<Incoming>| {
+        let answer = Arc::clone(&answer);
+        async move {
+            let mut response =
+                if request.method() == Method::GET && request.uri().path() == PATH {
+                    let mut response = Response::new(Full::new(answer.0.clone()));
+                    *response.headers_mut() = answer.1.clone();
+                    response
+                } else {
+                    let mut response = Response::new(Full::new(Bytes::from_static(
+                        br#"{"message":"Not Found","documentation_url":"https://docs.github.com/enterprise-server@3.0/rest"}"#,
+                    )));
+                    *response.status_mut() = StatusCode::NOT_FOUND;
+                    response
+                };
+            response
+                .headers_mut()
+                .entry(header::CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static("application/json; charset=utf-8"));
+            response
+        }
+    })
+    .await;
+}
+
+/// Accepts connections on `listener` for good and serves each with hyper-util's auto builder
+/// (TCP_NODELAY on), answering every request with `answer`: the baseline's and the
+/// hyper-proxy's whole server.
+async fn serve_each<A, F, B>(listener: TcpListener, answer: A)
+where
+    A: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let answer = Arc::clone(&answer);
         let builder = Arc::clone(&builder);
+        let answer = answer.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let answer = Arc::clone(&answer);
-                async move {
-                    let mut response = if request.method() == Method::GET
-                        && request.uri().path() == PATH
-                    {
-                        let mut response = Response::new(Full::new(answer.0.clone()));
-                        *response.headers_mut() = answer.1.clone();
-                        response
-                    } else {
-                        let mut response = Response::new(Full::new(Bytes::from_static(
-                            br#"{"message":"Not Found","documentation_url":"https://docs.github.com/enterprise-server@3.0/rest"}"#,
-                        )));
-                        *response.status_mut() = StatusCode::NOT_FOUND;
-                        response
-                    };
-                    response
-                        .headers_mut()
-                        .entry(header::CONTENT_TYPE)
-                        .or_insert(HeaderValue::from_static("application/json; charset=utf-8"));
-                    Ok::<_, Infallible>(response)
-                }
+                let answered = answer(request);
+                async move { Ok::<_, Infallible>(answered.await) }
             });
             let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
@@ -1013,24 +1030,11 @@ impl HyperProxy {
 /// TCP_NODELAY), every request forwarded by [`HyperProxy::forward`], and nothing else.
 async fn serve_hyper_proxy(listener: TcpListener, upstream: Upstream) {
     let proxy = Arc::new(HyperProxy::new(upstream));
-    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    serve_each(listener, move |request: Request<Incoming>| {
         let proxy = Arc::clone(&proxy);
-        let builder = Arc::clone(&builder);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let proxy = Arc::clone(&proxy);
-                async move { Ok::<_, Infallible>(proxy.forward(request).await) }
-            });
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+        async move { proxy.forward(request).await }
+    })
+    .await;
 }
 
 /// The request sent upstream: its URI is the upstream's scheme and authority with the
@@ -1092,11 +1096,7 @@ impl Nginx {
             return Ok(None);
         };
         // `nginx -v` prints `nginx version: nginx/1.22.1` on stderr.
-        let output = Command::new(&program)
-            .arg("-v")
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("cannot run {} -v", program.display()))?;
+        let output = version_output(&program)?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         let version = stderr
             .lines()
@@ -2131,11 +2131,7 @@ impl Wrk {
             .context("--generator wrk needs wrk on PATH (Debian: apt-get install wrk)")?;
         // `wrk -v` prints `wrk VERSION [epoll] Copyright (C) 2012 Will Glozer`, then its
         // usage, and exits with 1.
-        let output = Command::new(&program)
-            .arg("-v")
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("cannot run {} -v", program.display()))?;
+        let output = version_output(&program)?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let first = stdout.lines().next().unwrap_or_default();
         let version = first.split(" Copyright").next().unwrap_or_default().trim();
@@ -2165,6 +2161,15 @@ impl Wrk {
             script,
         })
     }
+}
+
+/// What `PROGRAM -v` prints: wrk and nginx both tell their version that way.
+fn version_output(program: &Path) -> anyhow::Result<std::process::Output> {
+    Command::new(program)
+        .arg("-v")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {} -v", program.display()))
 }
 
 /// The first executable file called `program` in a directory of PATH.
