@@ -369,8 +369,17 @@ fn run(args: &Args) -> anyhow::Result<()> {
         bail!("--connections needs one or more counts above 0, e.g. --connections 1,64");
     }
     let generator = LoadGenerator::from_args(args)?;
-    let wants_nginx = args.only.is_empty() || args.only.contains(&Target::Nginx);
-    let nginx = if wants_nginx { Nginx::locate()? } else { None };
+    let named_nginx = args.only.contains(&Target::Nginx);
+    let wants_nginx = args.only.is_empty() || named_nginx;
+    // Why the default set runs without nginx, if it does: not installed, or not answering
+    // `nginx -v` (an error only when `--only` names it).
+    let (nginx, nginx_skipped) = match wants_nginx.then(Nginx::locate) {
+        None => (None, None),
+        Some(Ok(Some(nginx))) => (Some(nginx), None),
+        Some(Ok(None)) => (None, Some(NGINX_SKIPPED.to_owned())),
+        Some(Err(err)) if !named_nginx => (None, Some(format!("{err:#}; skipped"))),
+        Some(Err(err)) => return Err(err),
+    };
     let targets = choose_targets(&args.only, nginx.is_some())?;
 
     let command_line = std::env::args()
@@ -409,14 +418,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
     );
     println!("generator: {}", generator.describe());
     let mut notes: BTreeMap<&'static str, Value> = BTreeMap::new();
-    match &nginx {
-        Some(nginx) if targets.contains(&Target::Nginx) => {
+    match (&nginx, &nginx_skipped) {
+        (Some(nginx), _) if targets.contains(&Target::Nginx) => {
             println!("nginx:    {} ({})", nginx.program.display(), nginx.version);
             notes.insert("nginx", nginx.to_json());
         }
-        None if wants_nginx => {
-            println!("nginx:    {NGINX_SKIPPED}");
-            notes.insert("nginx", json!({ "skipped": NGINX_SKIPPED }));
+        (None, Some(why)) => {
+            println!("nginx:    {why}");
+            notes.insert("nginx", json!({ "skipped": why }));
         }
         _ => {}
     }
