@@ -314,7 +314,8 @@ impl Target {
 }
 
 /// What the report says when the default set leaves nginx out.
-const NGINX_SKIPPED: &str = "not on PATH, skipped";
+const NGINX_SKIPPED: &str =
+    "not found on PATH, in /usr/sbin or in /usr/local/sbin; skipped (Debian: apt-get install nginx)";
 
 /// The targets to run, in [`Target::ALL`]'s order: those `--only` names, or every one, nginx
 /// only when it is installed (`has_nginx`). The baseline is measured on its own only when no
@@ -1252,7 +1253,8 @@ async fn wait_for_nginx(nginx: &mut Proxy) -> anyhow::Result<()> {
     let deadline = Instant::now() + NGINX_START_TIMEOUT;
     let mut pause = Duration::from_millis(1);
     loop {
-        let last = match tokio::time::timeout(Duration::from_secs(1), fetch(nginx.addr)).await {
+        let last = match tokio::time::timeout(Duration::from_secs(1), fetch_plain(nginx.addr)).await
+        {
             Ok(Ok((response, _))) if response.status() == StatusCode::OK => return Ok(()),
             Ok(Ok((response, _))) => format!("answered {}", response.status()),
             Ok(Err(err)) => format!("{err:#}"),
@@ -1663,15 +1665,20 @@ impl LoadSpec {
     }
 
     fn request(&self, addr: SocketAddr, path: &'static str) -> Request<Empty<Bytes>> {
-        let mut request = Request::new(Empty::new());
-        *request.uri_mut() = Uri::from_static(path);
-        *request.headers_mut() = self.headers.clone();
-        request.headers_mut().insert(
-            header::HOST,
-            HeaderValue::from_str(&addr.to_string()).expect("an address is a valid header value"),
-        );
-        request
+        get(addr, path, self.headers.clone())
     }
+}
+
+/// `GET path` to `addr` with `headers` and `Host`.
+fn get(addr: SocketAddr, path: &'static str, headers: HeaderMap) -> Request<Empty<Bytes>> {
+    let mut request = Request::new(Empty::new());
+    *request.uri_mut() = Uri::from_static(path);
+    *request.headers_mut() = headers;
+    request.headers_mut().insert(
+        header::HOST,
+        HeaderValue::from_str(&addr.to_string()).expect("an address is a valid header value"),
+    );
+    request
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
@@ -1718,13 +1725,7 @@ struct Probe {
 }
 
 async fn probe(addr: SocketAddr, load: &LoadSpec) -> anyhow::Result<Probe> {
-    let mut sender = connect(addr).await?;
-    let (response, body) = tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        exchange(&mut sender, load.request(addr, PATH)),
-    )
-    .await
-    .map_err(|_| anyhow!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))??;
+    let (response, body) = fetch(addr, load.request(addr, PATH)).await?;
     let header_bytes = response
         .headers()
         .iter()
@@ -1738,27 +1739,26 @@ async fn probe(addr: SocketAddr, load: &LoadSpec) -> anyhow::Result<Probe> {
     })
 }
 
-/// One plain `GET PATH` (only `Host` set) on a new connection: the answer and its body.
-async fn fetch(addr: SocketAddr) -> anyhow::Result<(Response<()>, Bytes)> {
+/// One request on a new connection, answered within [`REQUEST_TIMEOUT`]: the answer and its
+/// body.
+async fn fetch(
+    addr: SocketAddr,
+    request: Request<Empty<Bytes>>,
+) -> anyhow::Result<(Response<()>, Bytes)> {
     let mut sender = connect(addr).await?;
-    let mut request = Request::new(Empty::new());
-    *request.uri_mut() = Uri::from_static(PATH);
-    request.headers_mut().insert(
-        header::HOST,
-        HeaderValue::from_str(&addr.to_string()).expect("an address is a valid header value"),
-    );
-    exchange(&mut sender, request).await
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange(&mut sender, request))
+        .await
+        .map_err(|_| anyhow!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
+}
+
+/// One plain `GET PATH` (only `Host` set) on a new connection.
+async fn fetch_plain(addr: SocketAddr) -> anyhow::Result<(Response<()>, Bytes)> {
+    fetch(addr, get(addr, PATH, HeaderMap::new())).await
 }
 
 /// `GET /__ghes-vcr/health` as JSON.
 async fn health(addr: SocketAddr, load: &LoadSpec) -> anyhow::Result<Value> {
-    let mut sender = connect(addr).await?;
-    let (response, body) = tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        exchange(&mut sender, load.request(addr, "/__ghes-vcr/health")),
-    )
-    .await
-    .map_err(|_| anyhow!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))??;
+    let (response, body) = fetch(addr, load.request(addr, "/__ghes-vcr/health")).await?;
     if response.status() != StatusCode::OK {
         bail!("answered {}", response.status());
     }
@@ -3120,7 +3120,9 @@ mod tests {
     async fn hyper_proxy_forwards_the_baseline_answer() {
         let (baseline, body) = start_baseline().await;
         let proxy = start_hyper_proxy_in_process(baseline).await;
-        let (response, received) = fetch(proxy).await.expect("a GET through the hyper-proxy");
+        let (response, received) = fetch_plain(proxy)
+            .await
+            .expect("a GET through the hyper-proxy");
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(received, body);
         for (name, value) in &ghes_headers() {
@@ -3136,7 +3138,9 @@ mod tests {
         // A port that was just free: nothing listens there.
         let closed = SocketAddr::from(([127, 0, 0, 1], free_port().expect("a free port")));
         let proxy = start_hyper_proxy_in_process(closed).await;
-        let (response, _) = fetch(proxy).await.expect("an answer from the hyper-proxy");
+        let (response, _) = fetch_plain(proxy)
+            .await
+            .expect("an answer from the hyper-proxy");
         assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     }
 
@@ -3236,7 +3240,7 @@ mod tests {
         };
         let (baseline, body) = start_baseline().await;
         let proxy = nginx.start(baseline).await.expect("nginx starts");
-        let (response, received) = fetch(proxy.addr).await.expect("a GET through nginx");
+        let (response, received) = fetch_plain(proxy.addr).await.expect("a GET through nginx");
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(received, body);
         let status = proxy.stop().expect("nginx stops");

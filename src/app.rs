@@ -17,7 +17,7 @@ use crate::journal::store::ADMIN_FILE;
 use crate::journal::{Journal, JournalConfig, Mode};
 use crate::metrics::Metrics;
 use crate::proxy::forward::Forwarder;
-use crate::proxy::{DateClock, Proxy};
+use crate::proxy::Proxy;
 use crate::recording::{Recorder, RecordingSummary};
 use crate::redaction::Redactor;
 use crate::replay::ReplaySet;
@@ -116,7 +116,6 @@ impl App {
                 .as_ref()
                 .and_then(|f| f.inject_deprecation.clone()),
             latency: config.latency,
-            clock: DateClock,
             mode: parts.mode,
             journal,
             metrics: Metrics::default(),

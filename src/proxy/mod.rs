@@ -82,7 +82,6 @@ pub struct Proxy {
     pub inject_deprecation: Option<DeprecationHeaders>,
     /// Delay before replayed answers.
     pub latency: Latency,
-    pub clock: DateClock,
     /// Which command this is, for the journal.
     pub mode: Mode,
     /// Where exchanges are journaled (off with `--no-journal`).
@@ -542,7 +541,7 @@ impl Proxy {
                 request.header_values("if-none-match").next(),
                 request.header_values("if-modified-since").next(),
             );
-        let (now, date) = self.clock.now();
+        let (now, date) = http_date_now();
         let shift = prepared
             .recorded_date
             .map_or(0, |recorded| now as i64 - recorded as i64);
@@ -605,37 +604,30 @@ impl Proxy {
     }
 }
 
-/// The `Date` header value, formatted at most once a second by each thread. A thread keeps its
-/// own: one shared under a lock was taken by every replayed answer on every worker.
-#[derive(Debug, Default)]
-pub struct DateClock;
-
 thread_local! {
     /// This thread's last `Date`: its second and its HTTP-date.
     static LAST_DATE: std::cell::RefCell<Option<(u64, HeaderValue)>> =
         const { std::cell::RefCell::new(None) };
 }
 
-impl DateClock {
-    /// Now, in Unix seconds and as an HTTP-date.
-    pub fn now(&self) -> (u64, HeaderValue) {
-        let now = SystemTime::now();
-        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        LAST_DATE.with(|last| {
-            let mut last = last.borrow_mut();
-            match &*last {
-                Some((at, value)) if *at == secs => (secs, value.clone()),
-                _ => {
-                    let value = HeaderValue::from_str(&httpdate::fmt_http_date(now))
-                        .unwrap_or_else(|_| {
-                            HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT")
-                        });
-                    *last = Some((secs, value.clone()));
-                    (secs, value)
-                }
+/// Now, in Unix seconds and as an HTTP-date (the `Date` header value). Each thread formats it at
+/// most once a second and keeps its own: one shared under a lock was taken by every replayed
+/// answer on every worker.
+fn http_date_now() -> (u64, HeaderValue) {
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    LAST_DATE.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((at, value)) if *at == secs => (secs, value.clone()),
+            _ => {
+                let value = HeaderValue::from_str(&httpdate::fmt_http_date(now))
+                    .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"));
+                *last = Some((secs, value.clone()));
+                (secs, value)
             }
-        })
-    }
+        }
+    })
 }
 
 /// 502 or 504 naming the upstream and the cause.
