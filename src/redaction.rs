@@ -348,18 +348,25 @@ pub fn redact_credentials(value: &str) -> String {
         // Already redacted (a cassette exported to HAR and imported again): keep the identity.
         return value.to_owned();
     }
-    match scheme.to_ascii_lowercase().as_str() {
-        "basic" => match basic_user(secret) {
-            Some(user) => format!("{scheme} {MARKER} user={user}"),
-            None => format!("{scheme} {MARKER}"),
-        },
-        "token" | "bearer" => format!(
-            "{scheme} {MARKER} last8={} sha256={}",
-            last_eight(secret),
-            sha256_hex(secret.as_bytes())
-        ),
-        _ => format!("{scheme} {MARKER}"),
+    // Pushed piece by piece: this runs for every request that carries a credential, and
+    // `format!` and a lower-cased copy of the scheme cost as much as the rest of it.
+    let mut out = String::with_capacity(scheme.len() + 96);
+    out.push_str(scheme);
+    out.push(' ');
+    out.push_str(MARKER);
+    let is = |name: &str| scheme.eq_ignore_ascii_case(name);
+    if is("basic") {
+        if let Some(user) = basic_user(secret) {
+            out.push_str(" user=");
+            out.push_str(&user);
+        }
+    } else if is("token") || is("bearer") {
+        out.push_str(" last8=");
+        out.push_str(&last_eight(secret));
+        out.push_str(" sha256=");
+        out.push_str(&sha256_hex(secret.as_bytes()));
     }
+    out
 }
 
 /// The user name of a Basic credential, when it decodes to `user:password`.
@@ -467,6 +474,28 @@ mod tests {
             "Basic REDACTED user=octocat",
             "idempotent"
         );
+    }
+
+    #[test]
+    fn schemes_are_matched_in_any_case_and_kept_as_sent() {
+        let encoded = BASE64.encode(format!("octocat:pw-{}", std::process::id()));
+        assert_eq!(
+            redact_credentials(&format!("BASIC {encoded}")),
+            "BASIC REDACTED user=octocat"
+        );
+        let token = format!("t{}-87654321", std::process::id());
+        assert_eq!(
+            redact_credentials(&format!("Bearer {token}")),
+            format!(
+                "Bearer REDACTED last8=87654321 sha256={}",
+                sha256_hex(token.as_bytes())
+            )
+        );
+        assert_eq!(
+            redact_credentials(&format!("Digest {token}")),
+            "Digest REDACTED"
+        );
+        assert_eq!(redact_credentials("Basic"), "REDACTED");
     }
 
     #[test]
