@@ -297,14 +297,14 @@ impl Logged {
         }
     }
 
-    /// As the cassette stores it, settled for review ([`crate::cassette::Body::settled`]).
+    /// As the cassette stores it, settled for review ([`crate::cassette::Body::settled_to_print`]).
     fn to_settled(&self) -> Interaction {
         Interaction {
             request: self.request.clone(),
             response: RecordedResponse {
                 status: self.answer.status,
                 headers: self.answer.header_pairs(),
-                body: self.answer.body.clone().settled(),
+                body: self.answer.body.clone().settled_to_print(),
             },
             latency_ms: self.latency_ms,
         }

@@ -142,11 +142,28 @@ impl Body {
     /// logs answers as text and settles them when it writes the cassette whole.
     #[must_use]
     pub fn settled(self) -> Self {
+        // Kept as its text alone: a loaded cassette's answers are served, not read.
+        self.settle(false)
+    }
+
+    /// As [`Body::settled`], for a body about to be printed for review: JSON keeps the tree
+    /// it was parsed into beside its text, since printing reads the tree (parsing it a second
+    /// time there was a third of what the recorder's final save cost).
+    #[must_use]
+    pub fn settled_to_print(self) -> Self {
+        self.settle(true)
+    }
+
+    fn settle(self, keep_tree: bool) -> Self {
         match self {
             Body::Text(text) => match serde_json::from_str::<Value>(&text) {
-                // Kept as its text alone: a loaded cassette's answers are served, not read.
                 Ok(value) if prints_as(&value, text.as_bytes()) => {
-                    Body::Json(Json::compact(Bytes::from(text)))
+                    let text = Bytes::from(text);
+                    Body::Json(if keep_tree {
+                        Json::both(value, text)
+                    } else {
+                        Json::compact(text)
+                    })
                 }
                 _ => Body::Text(text),
             },
@@ -394,6 +411,28 @@ mod tests {
             Body::from_bytes(raw, Fidelity::Semantic),
             Body::Json(_)
         ));
+    }
+
+    #[test]
+    fn settling_to_print_gives_what_settling_gives_with_the_tree_kept() {
+        let compact = r#"{"b":1,"a":[true,null,"x"]}"#;
+        for text in [compact, "{\"a\": 1.0}", "not json"] {
+            let settled = Body::Text(text.into()).settled();
+            let to_print = Body::Text(text.into()).settled_to_print();
+            assert_eq!(to_print, settled, "{text}");
+            assert_eq!(matches!(to_print, Body::Json(_)), text == compact, "{text}");
+            if let (Body::Json(settled), Body::Json(to_print)) = (&settled, &to_print) {
+                assert!(
+                    settled.tree.get().is_none(),
+                    "a loaded answer keeps its text alone"
+                );
+                assert!(
+                    to_print.tree.get().is_some(),
+                    "printing reads the tree: kept"
+                );
+                assert_eq!(&to_print.text()[..], compact.as_bytes());
+            }
+        }
     }
 
     #[test]
