@@ -56,11 +56,21 @@ pub fn header_pairs(lines: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Each of `name: value\n` header lines as its name and value.
+/// Each of `name: value\n` header lines as its name and value (a name holds no `:`; a line
+/// without `: ` after its name is skipped).
 pub fn header_lines(lines: &str) -> impl Iterator<Item = (&str, &str)> {
-    lines
-        .split_terminator('\n')
-        .filter_map(|line| line.split_once(": "))
+    // With memchr: the recorder's saver splits every answer's ~26 lines to print them, and
+    // `str::split_terminator` and `split_once` took 11,000 instructions for a GHES answer's
+    // headers, against 3,700.
+    let bytes = lines.as_bytes();
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    ends.filter_map(move |end| {
+        let line = lines.get(start..end)?;
+        start = end + 1;
+        let colon = memchr::memchr(b':', line.as_bytes())?;
+        Some((&line[..colon], line[colon + 1..].strip_prefix(' ')?))
+    })
 }
 
 /// Turns exchanges into their stored, redacted form.
@@ -342,6 +352,23 @@ mod tests {
             resp.unredacted.is_none(),
             "over the limit: left out, never copied"
         );
+    }
+
+    #[test]
+    fn header_lines_split_at_the_first_colon_and_keep_the_rest() {
+        let lines =
+            "link: <a>; rel=\"next\"\nx-empty: \nbroken\nx-time: 12:00: noon\nlast: no newline";
+        assert_eq!(
+            header_lines(lines).collect::<Vec<_>>(),
+            [
+                ("link", "<a>; rel=\"next\""),
+                ("x-empty", ""),
+                ("x-time", "12:00: noon"),
+                ("last", "no newline"),
+            ]
+        );
+        assert_eq!(header_lines("").count(), 0);
+        assert_eq!(header_lines("a: 1\n").collect::<Vec<_>>(), [("a", "1")]);
     }
 
     #[test]
