@@ -350,6 +350,7 @@ pub fn redact_credentials(value: &str) -> String {
     }
     // Pushed piece by piece: this runs for every request that carries a credential, and
     // `format!` and a lower-cased copy of the scheme cost as much as the rest of it.
+    // Room for the longest form: ` REDACTED last8=` and a token's last eight and SHA-256.
     let mut out = String::with_capacity(scheme.len() + 96);
     out.push_str(scheme);
     out.push(' ');
