@@ -10,7 +10,7 @@ use std::time::Instant;
 use tokio::task::JoinHandle;
 
 use crate::capture::Capture;
-use crate::cassette::{save_atomically, Cassette, LoadedCassette};
+use crate::cassette::{save_atomically, Cassette, CassetteError};
 use crate::config::{Config, ForwardConfig, ModeConfig, RecordMode};
 use crate::error::Error;
 use crate::journal::store::ADMIN_FILE;
@@ -265,14 +265,6 @@ impl App {
 }
 
 fn parts(config: &Config) -> Result<Parts, Error> {
-    let replay_of = |named: &PathBuf, set: Vec<LoadedCassette>| {
-        ReplaySet::new(
-            std::slice::from_ref(named),
-            set,
-            config.match_rules.clone(),
-            &config.replay,
-        )
-    };
     Ok(match &config.mode {
         ModeConfig::Replay { cassette } => {
             // Prepared as parsed: a large cassette is never held whole as parsed interactions.
@@ -300,26 +292,35 @@ fn parts(config: &Config) -> Result<Parts, Error> {
         },
         ModeConfig::Record(record) => {
             let path = &record.cassette;
-            let load = || -> Result<Vec<LoadedCassette>, Error> {
-                Ok(vec![LoadedCassette {
+            if path.is_dir() {
+                // (Replay takes a directory as a set; loading one here would take it too.)
+                return Err(CassetteError::Read {
                     path: path.clone(),
-                    cassette: Cassette::load(path)?,
-                }])
-            };
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::IsADirectory,
+                        "a directory: record writes one cassette file",
+                    ),
+                }
+                .into());
+            }
+            let (rules, options) = (config.match_rules.clone(), &config.replay);
             let (mode, replay, recorder, effective) = match (record.mode, path.exists()) {
                 (RecordMode::Once, true) => (
                     Mode::Replay,
-                    Some(replay_of(path, load()?)?),
+                    Some(ReplaySet::load(path, rules, options)?),
                     None,
                     "once (cassette exists: replay only)",
                 ),
                 (RecordMode::NewEpisodes, true) => {
-                    let loaded = load()?;
-                    let start = loaded[0].cassette.clone();
+                    // Prepared for replay and printed for the recorder as parsed, on every
+                    // core: a large cassette is never held whole as parsed interactions.
+                    let (replay, mut files) =
+                        ReplaySet::load_keeping(path, rules, options, crate::recording::render)?;
+                    let (top, texts) = files.pop().expect("a cassette file is one file");
                     (
                         Mode::Record,
-                        Some(replay_of(path, loaded)?),
-                        Some(Recorder::new(path, start)),
+                        Some(replay),
+                        Some(Recorder::continuing(path, top, texts)),
                         "new-episodes",
                     )
                 }

@@ -75,11 +75,21 @@ impl Recorder {
     /// A recorder that writes to `path`, starting from `cassette` (empty for a fresh recording,
     /// the loaded file for `new-episodes`). Nothing is written until the first append.
     pub fn new(path: &Path, cassette: Cassette) -> Arc<Self> {
+        let texts = cassette.interactions.iter().map(render).collect();
+        Self::continuing(path, cassette, texts)
+    }
+
+    /// A recorder that writes to `path`, starting from the cassette whose top level is `top`
+    /// (its interactions are not looked at) and whose interactions print as `texts` (each made
+    /// with [`render`]): how `new-episodes` starts, from interactions printed as they were
+    /// loaded, on every core, instead of from a loaded cassette. Nothing is written until the
+    /// first append.
+    pub fn continuing(path: &Path, top: Cassette, texts: Vec<Arc<str>>) -> Arc<Self> {
         let start = Snapshot {
-            texts: cassette.interactions.iter().map(render).collect(),
-            version: cassette.version,
-            recorded_with: cassette.recorded_with,
-            upstream: cassette.upstream,
+            texts,
+            version: top.version,
+            recorded_with: top.recorded_with,
+            upstream: top.upstream,
         };
         Arc::new(Self {
             path: path.to_owned(),
@@ -367,7 +377,7 @@ fn render_settled(recorded: &[Logged]) -> Vec<Arc<str>> {
 }
 
 /// One interaction as it stands in the file (inside `"interactions"`, two levels deep).
-fn render(interaction: &Interaction) -> Arc<str> {
+pub fn render(interaction: &Interaction) -> Arc<str> {
     Arc::from(format::interaction_at(interaction, 2))
 }
 

@@ -19,7 +19,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use crate::cassette::{
-    Body, CassetteError, LoadedCassette, RecordedRequest, RecordedResponse, ORIGIN_PLACEHOLDER,
+    Body, Cassette, CassetteError, Interaction, LoadedCassette, RecordedRequest, RecordedResponse,
+    ORIGIN_PLACEHOLDER,
 };
 use crate::deprecation::DeprecationHeaders;
 use crate::matching::MatchRules;
@@ -739,6 +740,10 @@ pub struct ReplaySet {
     synthetic: HashMap<String, String>,
 }
 
+/// What [`ReplaySet::load_keeping`] kept: for each file, its top level (no interactions) and
+/// what was kept of each of its interactions, in order.
+pub type KeptPerFile<T> = Vec<(Cassette, Vec<T>)>;
+
 impl ReplaySet {
     /// Loads the cassette file or directory `path` (as [`crate::cassette::load_set`] reads it)
     /// and prepares every interaction for serving, each as soon as it is parsed.
@@ -751,17 +756,43 @@ impl ReplaySet {
         rules: MatchRules,
         options: &ReplayOptions,
     ) -> Result<Self, CassetteError> {
+        Ok(Self::load_keeping(path, rules, options, |_| ())?.0)
+    }
+
+    /// As [`ReplaySet::load`], also handing back, for each file in the set's order, its top
+    /// level (no interactions) and `keep` of each of its interactions in order, made on every
+    /// core as the interactions are prepared: what `record --mode new-episodes` continues from,
+    /// without holding the file's interactions as parsed.
+    ///
+    /// # Errors
+    /// As [`ReplaySet::load`].
+    pub fn load_keeping<T: Send>(
+        path: &Path,
+        rules: MatchRules,
+        options: &ReplayOptions,
+        keep: impl Fn(&Interaction) -> T + Sync,
+    ) -> Result<(Self, KeptPerFile<T>), CassetteError> {
         let cassettes = crate::cassette::cassette_files(path)?;
         let mut set = Indexer::default();
+        let mut kept = Vec::with_capacity(cassettes.len());
         for cassette in 0..cassettes.len() {
             let prepared =
                 crate::cassette::load_prepared(&cassettes[cassette], |index, interaction| {
-                    Prepared::new(&cassettes, cassette, index, interaction, &rules, options)
+                    let kept = keep(&interaction);
+                    let prepared =
+                        Prepared::new(&cassettes, cassette, index, interaction, &rules, options);
+                    (prepared, kept)
                 })?;
             set.reserve(prepared.len());
-            prepared.into_iter().for_each(|prepared| set.add(prepared));
+            let top = prepared.top().clone();
+            let mut file = Vec::with_capacity(prepared.len());
+            for (prepared, kept) in prepared {
+                set.add(prepared);
+                file.push(kept);
+            }
+            kept.push((top, file));
         }
-        set.finish(&[path.to_owned()], cassettes, rules)
+        Ok((set.finish(&[path.to_owned()], cassettes, rules)?, kept))
     }
 
     /// Prepares every interaction of `set` for serving.
@@ -1309,6 +1340,40 @@ mod tests {
                 made.rules.key(&b.request),
                 "indexed alike"
             );
+        }
+    }
+
+    #[test]
+    fn loading_keeps_each_files_top_level_and_what_was_asked_of_each_interaction() {
+        let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes");
+        let options = ReplayOptions::default();
+        let (set, kept) =
+            ReplaySet::load_keeping(&samples, MatchRules::default(), &options, |interaction| {
+                crate::recording::render(interaction)
+            })
+            .unwrap();
+        let loaded = crate::cassette::load_set(&samples).unwrap();
+        assert_eq!(kept.len(), loaded.len());
+        assert_eq!(
+            set.len(),
+            loaded
+                .iter()
+                .map(|l| l.cassette.interactions.len())
+                .sum::<usize>()
+        );
+        for ((top, texts), file) in kept.iter().zip(&loaded) {
+            let whole = &file.cassette;
+            assert_eq!(
+                (top.version, &top.recorded_with, &top.upstream),
+                (whole.version, &whole.recorded_with, &whole.upstream)
+            );
+            assert!(top.interactions.is_empty());
+            let printed: Vec<_> = whole
+                .interactions
+                .iter()
+                .map(crate::recording::render)
+                .collect();
+            assert_eq!(texts, &printed, "{}", file.path.display());
         }
     }
 

@@ -190,7 +190,7 @@ pub fn load_prepared<T: Send>(
         path: path.to_owned(),
         source: io::Error::new(io::ErrorKind::InvalidData, err),
     })?;
-    let in_parts = |texts: Vec<&str>| {
+    let in_parts = |(top, texts): (Cassette, Vec<&str>)| {
         let parts = crate::worker::map_on_cores(
             texts.into_iter().enumerate().collect(),
             |(index, text)| {
@@ -198,21 +198,29 @@ pub fn load_prepared<T: Send>(
                 Some(prepare(index, interaction))
             },
         );
-        parts.iter().flatten().all(Option::is_some).then_some(parts)
+        parts
+            .iter()
+            .flatten()
+            .all(Option::is_some)
+            .then_some((top, parts))
     };
     let parsed = interaction_texts_by_layout(text)
         .and_then(in_parts)
         .or_else(|| interaction_texts(text).and_then(in_parts));
-    let mut parts = match parsed {
-        Some(parts) => parts,
+    let (top, mut parts) = match parsed {
+        Some(parsed) => parsed,
         // Anything wrong (or another version): parse the text again as a whole, to say what
         // and where.
         None => {
-            let cassette = Cassette::parse(path, text)?;
-            let items = cassette.interactions.into_iter().enumerate().collect();
-            crate::worker::map_on_cores(items, |(index, interaction)| {
+            let mut cassette = Cassette::parse(path, text)?;
+            let items = std::mem::take(&mut cassette.interactions)
+                .into_iter()
+                .enumerate()
+                .collect();
+            let parts = crate::worker::map_on_cores(items, |(index, interaction)| {
                 Some(prepare(index, interaction))
-            })
+            });
+            (cassette, parts)
         }
     };
     let count = parts.iter().map(Vec::len).sum();
@@ -224,17 +232,24 @@ pub fn load_prepared<T: Send>(
             .map(|(i, interaction)| Some(prepare(count + i, interaction)))
             .collect(),
     );
-    Ok(PreparedInteractions { parts })
+    Ok(PreparedInteractions { top, parts })
 }
 
 /// What [`load_prepared`] made of a cassette's interactions, in their order.
 pub struct PreparedInteractions<T> {
+    /// The cassette's top level (`version`, `recorded_with`, `upstream`), without interactions.
+    top: Cassette,
     /// In parts as the cores made them (joining them would copy each once more); every one
     /// `Some`.
     parts: Vec<Vec<Option<T>>>,
 }
 
 impl<T> PreparedInteractions<T> {
+    /// The cassette's top level, without interactions.
+    pub fn top(&self) -> &Cassette {
+        &self.top
+    }
+
     pub fn len(&self) -> usize {
         self.parts.iter().map(Vec::len).sum()
     }
@@ -253,15 +268,15 @@ impl<T> IntoIterator for PreparedInteractions<T> {
     }
 }
 
-/// The text of each interaction of a cassette laid out as ghes-vcr writes it, cut where each
-/// interaction opens on a line of its own four spaces in (`\n    {\n`), without parsing: a
-/// JSON string holds no raw newline, so those lines are the file's structure. `None` when the
-/// file is laid out otherwise, or when what is left with the interactions taken out is not a
-/// cassette of this version with none. A cut in the wrong place (a file laid out by hand) leaves
+/// The top level and the text of each interaction of a cassette laid out as ghes-vcr writes
+/// it, cut where each interaction opens on a line of its own four spaces in (`\n    {\n`),
+/// without parsing: a JSON string holds no raw newline, so those lines are the file's
+/// structure. `None` when the file is laid out otherwise, or when what is left with the
+/// interactions taken out is not a cassette of this version with none. A cut in the wrong place (a file laid out by hand) leaves
 /// a piece that is not one interaction, and parsing it fails; when every piece parses, the file
 /// is exactly that cassette with those interactions. Saves a pass over the whole file (about a
 /// fifth of a 100,000-interaction load).
-fn interaction_texts_by_layout(text: &str) -> Option<Vec<&str>> {
+fn interaction_texts_by_layout(text: &str) -> Option<(Cassette, Vec<&str>)> {
     const OPEN: &str = "\"interactions\": [\n    {\n";
     const BETWEEN: &str = "\n    },\n    {\n";
     const CLOSE: &str = "\n    }\n  ]";
@@ -284,12 +299,12 @@ fn interaction_texts_by_layout(text: &str) -> Option<Vec<&str>> {
         start = at + BETWEEN.len() - 2;
     }
     texts.push(&all[start..]);
-    Some(texts)
+    Some((skeleton, texts))
 }
 
-/// The text of each interaction of a cassette of this format version, found in one pass that
-/// also checks the whole text; `None` when anything is wrong.
-fn interaction_texts(text: &str) -> Option<Vec<&str>> {
+/// The top level and the text of each interaction of a cassette of this format version, found
+/// in one pass that also checks the whole text; `None` when anything is wrong.
+fn interaction_texts(text: &str) -> Option<(Cassette, Vec<&str>)> {
     /// [`Cassette`], with each interaction left as its text.
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -306,11 +321,18 @@ fn interaction_texts(text: &str) -> Option<Vec<&str>> {
     }
     let outline: Outline<'_> = serde_json::from_str(text).ok()?;
     (outline.version == FORMAT_VERSION).then(|| {
-        outline
+        let top = Cassette {
+            version: outline.version,
+            recorded_with: outline.recorded_with,
+            upstream: outline.upstream,
+            interactions: Vec::new(),
+        };
+        let texts = outline
             .interactions
             .into_iter()
             .map(serde_json::value::RawValue::get)
-            .collect()
+            .collect();
+        (top, texts)
     })
 }
 
@@ -773,7 +795,7 @@ mod tests {
         let mut cassette = sample();
         cassette.interactions.push(cassette.interactions[0].clone());
         let pretty = cassette.to_pretty_json();
-        assert_eq!(interaction_texts_by_layout(&pretty).unwrap().len(), 2);
+        assert_eq!(interaction_texts_by_layout(&pretty).unwrap().1.len(), 2);
         let compact = serde_json::to_string(&cassette).unwrap();
         assert!(interaction_texts_by_layout(&compact).is_none());
         // By hand: the lines that part interactions also inside the first one's body.
@@ -800,7 +822,7 @@ mod tests {
   ]
 }
 "#;
-        assert_eq!(interaction_texts_by_layout(by_hand).unwrap().len(), 3);
+        assert_eq!(interaction_texts_by_layout(by_hand).unwrap().1.len(), 3);
         for text in [pretty.as_str(), compact.as_str(), by_hand] {
             save_atomically(&path, text.as_bytes()).unwrap();
             let expected = Cassette::load(&path).unwrap().interactions;

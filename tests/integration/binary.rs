@@ -58,6 +58,45 @@ async fn unknown_format_version_says_which_version_this_build_reads() {
 }
 
 #[tokio::test]
+async fn record_names_a_directory_given_as_its_cassette() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set");
+    std::fs::create_dir(&set).unwrap();
+    std::fs::write(
+        set.join("a.json"),
+        "{\"version\": 1, \"interactions\": []}\n",
+    )
+    .unwrap();
+    for mode in ["once", "new-episodes", "all"] {
+        let run = Binary::run(
+            &[
+                "record",
+                "--mode",
+                mode,
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--cassette",
+                set.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            &[],
+            dir.path(),
+        )
+        .await;
+        assert_eq!(run.status.code(), Some(2), "{mode}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(
+                "cannot read cassette {}: a directory: record writes one cassette file",
+                set.display()
+            )),
+            "{mode}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[tokio::test]
 async fn invalid_flags_are_usage_errors_that_say_what_to_write() {
     let dir = tempfile::tempdir().unwrap();
     let run = Binary::run(&["record", "--cassette", "c.json"], &[], dir.path()).await;

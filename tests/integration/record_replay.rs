@@ -273,6 +273,11 @@ async fn new_episodes_replays_what_matches_and_appends_the_rest() {
         paths,
         ["/api/v3/authorizations", "/api/v3/applications/grants"]
     );
+    assert_eq!(
+        std::fs::read_to_string(&cassette).unwrap(),
+        saved.to_pretty_json(),
+        "the loaded interaction is printed as a cassette prints it"
+    );
 }
 
 #[tokio::test]
