@@ -40,7 +40,7 @@
 //!   it keeps its connections to the baseline open, as ghes-vcr does; nginx's default is a
 //!   new HTTP/1.0 connection per request), `keepalive_requests 1000000` on both sides (nginx
 //!   closes a connection after 1,000 requests by default, which neither ghes-vcr nor the
-//!   baseline does, and which the hyper generator counts as an error), `proxy_buffering on`
+//!   baseline does: its row would pay for handshakes the others do not), `proxy_buffering on`
 //!   (nginx's default), and the access log on, in that directory, because passthrough logs
 //!   one line per exchange too.
 //!   nginx cannot listen on port 0 and say which port it got, so a free loopback port is
@@ -78,7 +78,8 @@
 //!   keep-alive connection per worker, in its own multi-threaded tokio runtime in this
 //!   process. Each worker checks that the status is 200. Every latency (request sent → whole
 //!   body received) is kept in microseconds. Failed requests (non-200, I/O errors, 10 s
-//!   timeouts) are counted as errors; the worker reconnects after an I/O error.
+//!   timeouts) are counted as errors; the worker reconnects after an I/O error, and after an
+//!   answer that closes its connection (`Connection: close`, which is not an error).
 //! - `wrk` (`wrk` 4.x on PATH; Debian: `apt-get install wrk`): every slice, warm-up and
 //!   measured, target and baseline alike, is one `wrk -t1 -c<N> -d<slice> --timeout 10s -s
 //!   <script>` run with the same request headers (so its connections are opened afresh for
@@ -1189,9 +1190,9 @@ fn free_port() -> anyhow::Result<u16> {
 /// to the upstream alive (`keepalive` with HTTP/1.1 and no `Connection` header: nginx's
 /// default is a new HTTP/1.0 connection per request, which no proxy worth comparing does),
 /// keeps every connection for the whole run (`keepalive_requests`: by default nginx closes
-/// one after 1,000 requests, on both sides, which neither ghes-vcr nor the baseline does, and
-/// which the hyper generator counts as an error), and logs every exchange, since passthrough
-/// does too.
+/// one after 1,000 requests, on both sides, which neither ghes-vcr nor the baseline does, so
+/// its row would pay for handshakes the others do not), and logs every exchange, since
+/// passthrough does too.
 fn nginx_config(dir: &Path, port: u16, upstream: SocketAddr) -> String {
     let path = |name: &str| format!("\"{}\"", dir.join(name).display());
     format!(
@@ -1962,6 +1963,17 @@ async fn measure(
     ))
 }
 
+/// Whether an answer closes its connection (`Connection: close`).
+fn ends_connection(response: &Response<()>) -> bool {
+    response
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("close"))
+}
+
 /// One connection's closed loop until `end`: send, read the whole answer, check it, repeat.
 /// Returns what it saw and the connection, for the next slice.
 async fn worker(
@@ -2003,19 +2015,26 @@ async fn worker(
         let result = tokio::time::timeout(REQUEST_TIMEOUT, exchange(connection, request)).await;
         let elapsed = started.elapsed();
         match result {
-            Ok(Ok((response, _))) if response.status() == StatusCode::OK => {
-                if measured {
-                    outcome.requests += 1;
-                    let micros = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX);
-                    outcome.latencies_us.push(micros);
-                }
-            }
             Ok(Ok((response, body))) => {
-                let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-                error(
-                    &mut outcome,
-                    format!("status {}: {excerpt}", response.status()),
-                );
+                if response.status() == StatusCode::OK {
+                    if measured {
+                        outcome.requests += 1;
+                        let micros = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX);
+                        outcome.latencies_us.push(micros);
+                    }
+                } else {
+                    let excerpt =
+                        String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+                    error(
+                        &mut outcome,
+                        format!("status {}: {excerpt}", response.status()),
+                    );
+                }
+                if ends_connection(&response) {
+                    // The next request goes on a new connection, as wrk's does, instead of
+                    // failing on this one.
+                    sender = None;
+                }
             }
             Ok(Err(err)) => {
                 error(&mut outcome, format!("{err:#}"));
@@ -3095,6 +3114,40 @@ mod tests {
     #[test]
     fn command_line_is_well_formed() {
         <Args as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn an_answer_that_closes_its_connection_says_so() {
+        let answer = |values: &[&'static str]| {
+            let mut response = Response::new(());
+            for value in values {
+                response
+                    .headers_mut()
+                    .append(header::CONNECTION, HeaderValue::from_static(value));
+            }
+            ends_connection(&response)
+        };
+        assert!(answer(&["close"]));
+        assert!(answer(&["keep-alive", "Upgrade, Close"]));
+        assert!(!answer(&["keep-alive"]));
+        assert!(!answer(&[]));
+    }
+
+    #[tokio::test]
+    async fn a_server_closing_each_connection_costs_the_hyper_generator_no_errors() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(serve_each(listener, |_request| async {
+            let mut response = Response::new(Full::new(Bytes::from_static(b"{}")));
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }));
+        let end = Instant::now() + Duration::from_millis(500);
+        let (outcome, _) = worker(addr, Arc::new(HeaderMap::new()), None, end, true).await;
+        assert_eq!(outcome.errors, 0, "{:?}", outcome.error_samples);
+        assert!(outcome.requests >= 2, "{} requests", outcome.requests);
     }
 
     /// A baseline server on 127.0.0.1:0 in this test's runtime: its address and the body it
