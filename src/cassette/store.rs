@@ -525,7 +525,10 @@ pub enum Durability {
 }
 
 /// Replaces `path` with `contents` atomically: a temp file in the same directory is written,
-/// flushed to disk and renamed over the target, then the directory entry is flushed.
+/// flushed to disk and renamed over the target, then the directory entry is flushed. The file
+/// keeps the target's permissions, or, new, gets a new file's (`0666` less the umask), as the
+/// recording log does: it holds nothing secret, and a temp file's `0600` would hide a reviewed
+/// cassette from the rest of its group.
 ///
 /// # Errors
 /// [`CassetteError::Write`] naming the cassette.
@@ -561,11 +564,20 @@ pub fn save_with(
         _ => Path::new("."),
     };
     fs::create_dir_all(dir).map_err(write_err)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".ghes-vcr-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(write_err)?;
+    let existing = fs::metadata(path).ok().map(|meta| meta.permissions());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".ghes-vcr-").suffix(".tmp");
+    #[cfg(unix)]
+    if existing.is_none() {
+        use std::os::unix::fs::PermissionsExt as _;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut temp = builder.tempfile_in(dir).map_err(write_err)?;
+    if let Some(permissions) = existing {
+        temp.as_file()
+            .set_permissions(permissions)
+            .map_err(write_err)?;
+    }
     temp.write_all(contents).map_err(write_err)?;
     if durability == Durability::Synced {
         temp.as_file().sync_all().map_err(write_err)?;
@@ -609,6 +621,24 @@ mod tests {
     }
 
     /// Saves `cassette` at `path` with a recording log continuing it that holds `lines`.
+    #[cfg(unix)]
+    #[test]
+    fn a_saved_file_keeps_its_permissions_or_gets_a_new_files() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let plain = dir.path().join("plain.json");
+        fs::File::create(&plain).unwrap();
+        let fresh = dir.path().join("fresh.json");
+        save_atomically(&fresh, b"{}").unwrap();
+        assert_eq!(mode(&fresh), mode(&plain), "as any new file, umask applied");
+        for kept in [0o640, 0o604] {
+            fs::set_permissions(&fresh, fs::Permissions::from_mode(kept)).unwrap();
+            save_atomically(&fresh, b"{}").unwrap();
+            assert_eq!(mode(&fresh), kept);
+        }
+    }
+
     fn save_with_log(path: &Path, cassette: &Cassette, lines: &str) {
         let text = cassette.to_pretty_json();
         save_atomically(path, text.as_bytes()).unwrap();
