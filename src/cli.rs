@@ -100,7 +100,7 @@ pub enum CassetteCommand {
     Import {
         #[arg(value_name = "IN.har")]
         har: PathBuf,
-        /// The cassette to write.
+        /// The cassette to write (one file; a directory is refused).
         #[arg(long, value_name = "CASSETTE")]
         output: PathBuf,
         /// Also import paths under this prefix (repeatable; "/" imports everything).
