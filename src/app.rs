@@ -298,7 +298,9 @@ fn parts(config: &Config) -> Result<Parts, Error> {
                     path: path.clone(),
                     source: std::io::Error::new(
                         std::io::ErrorKind::IsADirectory,
-                        "a directory: record writes one cassette file",
+                        "a directory: record writes one cassette file; name a .json file \
+                         (in it or elsewhere), or pass the directory to replay, which reads it \
+                         as a set",
                     ),
                 }
                 .into());

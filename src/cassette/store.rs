@@ -272,10 +272,10 @@ impl<T> IntoIterator for PreparedInteractions<T> {
 /// it, cut where each interaction opens on a line of its own four spaces in (`\n    {\n`),
 /// without parsing: a JSON string holds no raw newline, so those lines are the file's
 /// structure. `None` when the file is laid out otherwise, or when what is left with the
-/// interactions taken out is not a cassette of this version with none. A cut in the wrong place (a file laid out by hand) leaves
-/// a piece that is not one interaction, and parsing it fails; when every piece parses, the file
-/// is exactly that cassette with those interactions. Saves a pass over the whole file (about a
-/// fifth of a 100,000-interaction load).
+/// interactions taken out is not a cassette of this version with none. A cut in the wrong
+/// place (a file laid out by hand) leaves a piece that is not one interaction, and parsing it
+/// fails; when every piece parses, the file is exactly that cassette with those interactions.
+/// Saves a pass over the whole file (about a fifth of a 100,000-interaction load).
 fn interaction_texts_by_layout(text: &str) -> Option<(Cassette, Vec<&str>)> {
     const OPEN: &str = "\"interactions\": [\n    {\n";
     const BETWEEN: &str = "\n    },\n    {\n";
@@ -620,7 +620,6 @@ mod tests {
         cassette
     }
 
-    /// Saves `cassette` at `path` with a recording log continuing it that holds `lines`.
     #[cfg(unix)]
     #[test]
     fn a_saved_file_keeps_its_permissions_or_gets_a_new_files() {
@@ -639,6 +638,7 @@ mod tests {
         }
     }
 
+    /// Saves `cassette` at `path` with a recording log continuing it that holds `lines`.
     fn save_with_log(path: &Path, cassette: &Cassette, lines: &str) {
         let text = cassette.to_pretty_json();
         save_atomically(path, text.as_bytes()).unwrap();
