@@ -153,7 +153,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 // ghes-vcr's own rule for hop-by-hop headers (RFC 9110 §7.6.1, and those `Connection` names).
-use ghes_vcr::proxy::headers::strip_hop_by_hop;
+use ghes_vcr::proxy::headers::{connection_tokens, strip_hop_by_hop};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -1965,13 +1965,7 @@ async fn measure(
 
 /// Whether an answer closes its connection (`Connection: close`).
 fn ends_connection(response: &Response<()>) -> bool {
-    response
-        .headers()
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("close"))
+    connection_tokens(response.headers()).any(|token| token.eq_ignore_ascii_case("close"))
 }
 
 /// One connection's closed loop until `end`: send, read the whole answer, check it, repeat.
