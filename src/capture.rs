@@ -94,6 +94,21 @@ impl Capture {
         headers: &HeaderMap,
         body: &[u8],
     ) -> RecordedRequest {
+        self.request_reading(method, uri, headers, body, |_| true)
+    }
+
+    /// The stored form of a request (redacted) with only the headers `reads` names (lower
+    /// case): what a replay that keeps no request (no journal, no recorder) captures for its
+    /// lookup, since it reads only a few headers ([`crate::replay::ReplaySet::reads_header`]).
+    /// The headers left out are never copied or redacted.
+    pub fn request_reading(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        reads: impl Fn(&str) -> bool,
+    ) -> RecordedRequest {
         let query = uri
             .query()
             .map(|query| {
@@ -105,7 +120,9 @@ impl Capture {
         let headers = headers
             .iter()
             .filter(|(name, _)| {
-                !is_hop_by_hop_name(name) && !UNSTORED_REQUEST_HEADERS.contains(&name.as_str())
+                !is_hop_by_hop_name(name)
+                    && !UNSTORED_REQUEST_HEADERS.contains(&name.as_str())
+                    && reads(name.as_str())
             })
             .map(|(name, value)| {
                 (
@@ -351,6 +368,28 @@ mod tests {
         assert!(
             resp.unredacted.is_none(),
             "over the limit: left out, never copied"
+        );
+    }
+
+    #[test]
+    fn a_request_read_for_some_headers_is_the_whole_capture_without_the_others() {
+        let capture = Capture::default();
+        let mut headers = HeaderMap::new();
+        headers.insert("accept", http::HeaderValue::from_static("application/json"));
+        headers.insert("user-agent", http::HeaderValue::from_static("client/1"));
+        headers.insert("x-github-otp", http::HeaderValue::from_static("123456"));
+        headers.insert("connection", http::HeaderValue::from_static("keep-alive"));
+        let uri: Uri = "/api/v3/authorizations?a=1".parse().unwrap();
+        let body = br#"{"note":"n","client_secret":"s"}"#;
+        let whole = capture.request(&Method::POST, &uri, &headers, body);
+        let read = capture.request_reading(&Method::POST, &uri, &headers, body, |name| {
+            name == "x-github-otp" || name == "connection"
+        });
+        let mut expected = whole.clone();
+        expected.headers.retain(|(name, _)| name == "x-github-otp");
+        assert_eq!(
+            read, expected,
+            "hop-by-hop headers stay out whatever is read"
         );
     }
 

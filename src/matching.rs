@@ -136,6 +136,13 @@ impl MatchRules {
     /// The fingerprint of a request: equal keys mean the request matches.
     pub fn key(&self, request: &RecordedRequest) -> String {
         let mut key = String::with_capacity(128);
+        self.write_key(request, &mut key);
+        key
+    }
+
+    /// Appends the fingerprint of a request ([`MatchRules::key`]) to `key`: a lookup per
+    /// request can reuse one buffer.
+    pub fn write_key(&self, request: &RecordedRequest, key: &mut String) {
         let mut digits = itoa::Buffer::new();
         for field in &self.fields {
             let part = field_value(field, request);
@@ -144,7 +151,6 @@ impl MatchRules {
             key.push(':');
             key.push_str(&part);
         }
-        key
     }
 
     /// How many of the fields agree; used to pick the closest candidate for a miss report.

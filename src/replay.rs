@@ -23,7 +23,7 @@ use crate::cassette::{
     ORIGIN_PLACEHOLDER,
 };
 use crate::deprecation::DeprecationHeaders;
-use crate::matching::MatchRules;
+use crate::matching::{MatchField, MatchRules};
 use crate::proxy::headers::is_hop_by_hop;
 use crate::redaction::{last_eight, sha256_hex};
 use crate::scope::is_deprecated_family;
@@ -613,6 +613,15 @@ impl Indexer {
         if let Some(err) = self.failed {
             return Err(err);
         }
+        let read_headers = ALWAYS_READ_HEADERS
+            .iter()
+            .map(|name| (*name).to_owned())
+            .chain(rules.fields().iter().filter_map(|field| match field {
+                MatchField::Header(name) => Some(name.clone()),
+                MatchField::Auth => Some("authorization".to_owned()),
+                _ => None,
+            }))
+            .collect();
         Ok(ReplaySet {
             cassettes,
             origin_paths: named.to_vec(),
@@ -620,6 +629,7 @@ impl Indexer {
             index: self.index,
             rules,
             synthetic: self.synthetic,
+            read_headers,
         })
     }
 }
@@ -653,6 +663,11 @@ impl Track {
         };
         (chosen, (chosen + 1).min(last))
     }
+}
+
+thread_local! {
+    /// This thread's buffer for the fingerprint of the request it looks up.
+    static LOOKUP_KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// The result of looking a request up.
@@ -738,7 +753,13 @@ pub struct ReplaySet {
     rules: MatchRules,
     /// SHA-256 of each synthesized token → the recorded `hashed_token` it stands for.
     synthetic: HashMap<String, String>,
+    /// The request headers answering reads (lower case): see [`ReplaySet::reads_header`].
+    read_headers: Vec<String>,
 }
+
+/// The request headers a replay reads whatever the match rules: the two-factor code, which picks
+/// a challenge or its retry ([`Track::choose`]), and the validators of a conditional request.
+const ALWAYS_READ_HEADERS: [&str; 3] = ["x-github-otp", "if-none-match", "if-modified-since"];
 
 /// What [`ReplaySet::load_keeping`] kept: for each file, its top level (no interactions) and
 /// what was kept of each of its interactions, in order.
@@ -848,6 +869,14 @@ impl ReplaySet {
         }
     }
 
+    /// Whether answering a request reads its header `name` (lower case): to match it (the
+    /// headers the rules name, and the credential with `auth`), to choose within a track, or to
+    /// answer a conditional request. Its lookups, answers and miss reports are the same for a
+    /// request captured with these headers alone ([`crate::capture::Capture::request_reading`]).
+    pub fn reads_header(&self, name: &str) -> bool {
+        self.read_headers.iter().any(|read| read == name)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -866,8 +895,12 @@ impl ReplaySet {
 
     /// Finds the interaction that answers `request` (redacted), advancing its track.
     pub fn lookup(&self, request: &RecordedRequest) -> Lookup<'_> {
-        let key = self.rules.key(request);
-        match self.index.get(&key) {
+        let track = LOOKUP_KEY.with_borrow_mut(|key| {
+            key.clear();
+            self.rules.write_key(request, key);
+            self.index.get(key.as_str())
+        });
+        match track {
             Some(track) => {
                 let otp = has_otp(request);
                 let mut chosen = 0;
@@ -1438,6 +1471,100 @@ mod tests {
         match lookup {
             Lookup::Hit(entry) => entry.response.body.render("http://o"),
             Lookup::Miss(report) => panic!("{}", report.message()),
+        }
+    }
+
+    /// A request's headers as a client sends them: a credential (built at run time), a
+    /// two-factor code, a validator, and headers replay reads only when the rules name them.
+    fn client_headers() -> http::HeaderMap {
+        use base64::Engine as _;
+        let password = ["pw", "at", "run", "time"].join("-");
+        let credential =
+            base64::engine::general_purpose::STANDARD.encode(format!("octocat:{password}"));
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in [
+            ("authorization", format!("Basic {credential}")),
+            ("accept", "application/vnd.github.v3+json".to_owned()),
+            ("user-agent", "legacy-client/1.0".to_owned()),
+            ("x-github-otp", "123456".to_owned()),
+            ("if-none-match", "\"abc\"".to_owned()),
+            ("x-request-tag", "1".to_owned()),
+        ] {
+            headers.insert(name, HeaderValue::from_str(&value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn a_request_captured_with_the_headers_replay_reads_is_answered_as_a_whole_one() {
+        let capture = crate::capture::Capture::default();
+        let headers = client_headers();
+        let method = http::Method::GET;
+        let uri: http::Uri = "/api/v3/authorizations?per_page=5".parse().unwrap();
+        let recorded = capture.request(&method, &uri, &headers, b"");
+        for rules in [
+            "method,path,query,body",
+            "method,path,auth",
+            "method,path,headers:accept,headers:user-agent",
+        ] {
+            let rules: MatchRules = rules.parse().unwrap();
+            let recording = |body: &str, otp: bool| {
+                let mut interaction = interaction("GET", "/api/v3/authorizations", 200, body);
+                interaction.request = recorded.clone();
+                if !otp {
+                    interaction
+                        .request
+                        .headers
+                        .retain(|(name, _)| name != "x-github-otp");
+                }
+                interaction
+            };
+            let mut cassette = Cassette::new();
+            cassette.interactions = vec![recording("challenge", false), recording("retry", true)];
+            let loaded = LoadedCassette {
+                path: "c.json".into(),
+                cassette,
+            };
+            let set = ReplaySet::new(
+                &["c.json".into()],
+                vec![loaded],
+                rules.clone(),
+                &ReplayOptions::default(),
+            )
+            .unwrap();
+            let reading = |uri: &http::Uri| {
+                capture.request_reading(&method, uri, &headers, b"", |name| set.reads_header(name))
+            };
+            let (whole, read) = (capture.request(&method, &uri, &headers, b""), reading(&uri));
+            assert!(
+                read.headers.len() < whole.headers.len(),
+                "{rules}: headers are left out"
+            );
+            for name in ALWAYS_READ_HEADERS {
+                assert_eq!(
+                    read.header_values(name).collect::<Vec<_>>(),
+                    whole.header_values(name).collect::<Vec<_>>()
+                );
+            }
+            assert_eq!(rules.key(&read), rules.key(&whole), "{rules}");
+            assert_eq!(
+                body_of(set.lookup(&read)),
+                "retry",
+                "{rules}: the code picks the retry"
+            );
+            set.rewind();
+            assert_eq!(body_of(set.lookup(&whole)), "retry", "{rules}");
+            // A miss reports the same closest interaction and differences.
+            let other: http::Uri = "/api/v3/authorizations/1".parse().unwrap();
+            let message = |request: &RecordedRequest| match set.lookup(request) {
+                Lookup::Miss(report) => report.message(),
+                Lookup::Hit(_) => panic!("{rules}: expected a miss"),
+            };
+            assert_eq!(
+                message(&reading(&other)),
+                message(&capture.request(&method, &other, &headers, b"")),
+                "{rules}"
+            );
         }
     }
 

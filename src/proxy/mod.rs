@@ -106,13 +106,20 @@ impl Proxy {
     ) -> Response<ProxyBody> {
         let started = Instant::now();
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
         if let Some(refusal) = self.refuse(&request, conn) {
             return refusal;
         }
+        // What the path decides, read before the request moves on (no copy of it is kept).
+        let path = request.uri().path();
         if path.starts_with(ADMIN_PREFIX) {
             return admin::handle(self, request).await;
         }
+        let operation = crate::operations::operation(method.as_str(), path);
+        let streamed = !self.scope.is_in_scope(path);
+        // Redacted, as everywhere it is shown; only when the debug line below is written.
+        let shown_path = (self.mode != Mode::Passthrough
+            && tracing::enabled!(tracing::Level::DEBUG))
+        .then(|| self.capture.path(path));
         let origin = memo.client_origin(&request, conn);
         // Only a proxy that forwards needs them (replay never does).
         let forwarded = (self.forwarded_headers && self.forwarder.is_some()).then(|| Forwarded {
@@ -126,7 +133,7 @@ impl Proxy {
             }),
         });
         let (response, exchange) = match &self.forwarder {
-            Some(forwarder) if !self.scope.is_in_scope(&path) => (
+            Some(forwarder) if streamed => (
                 self.stream_through(forwarder, request, &origin, forwarded.as_ref())
                     .await,
                 None,
@@ -139,7 +146,6 @@ impl Proxy {
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
         let outcome = exchange.as_ref().map(|exchange| exchange.outcome);
-        let operation = crate::operations::operation(method.as_str(), &path);
         self.metrics.observe(operation, status, outcome, elapsed);
         let peer = memo.peer(conn);
         if let (Some(journal), Some(exchange)) = (&self.journal, exchange) {
@@ -152,9 +158,8 @@ impl Proxy {
         // character, and passthrough writes this line for every exchange.
         if self.mode == Mode::Passthrough {
             tracing::info!(client.addr = %peer, http.method = %method, operation = %operation, http.status = status, elapsed_us, outcome = %outcome, "exchange");
-        } else {
-            // The path redacted, as everywhere it is shown (evaluated only when debug is on).
-            tracing::debug!(client.addr = %peer, http.method = %method, http.path = %self.capture.path(&path), operation = %operation, http.status = status, elapsed_us, outcome = %outcome, "exchange");
+        } else if let Some(path) = shown_path {
+            tracing::debug!(client.addr = %peer, http.method = %method, http.path = %path, operation = %operation, http.status = status, elapsed_us, outcome = %outcome, "exchange");
         }
         response
     }
@@ -174,12 +179,17 @@ impl Proxy {
             Err(response) => return (response, None),
         };
         let request_size = body.len();
-        let mut captured = if self.keeps_requests() {
-            self.capture
-                .request(&parts.method, &parts.uri, &parts.headers, &body)
-        } else {
+        let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
+        let mut captured = match &self.replay {
+            _ if self.keeps_requests() => self.capture.request(method, uri, headers, &body),
+            // Only answering reads it: the headers it does not read are left out.
+            Some(replay) => self
+                .capture
+                .request_reading(method, uri, headers, &body, |name| {
+                    replay.reads_header(name)
+                }),
             // Nothing keeps or matches it: only messages name the request.
-            self.capture.request_line(&parts.method, &parts.uri)
+            None => self.capture.request_line(method, uri),
         };
         // From here on only the captured (redacted) form is looked at; the original is kept
         // only to forward it.
@@ -382,10 +392,10 @@ impl Proxy {
         Ok((head, decoded, latency))
     }
 
-    /// Whether anything reads a captured request's headers and body: replay's matching, the
-    /// recorder or the journal. Passthrough without a journal has none of them.
+    /// Whether a captured request is kept whole: by the recorder or the journal. Passthrough and
+    /// replay without a journal keep none.
     fn keeps_requests(&self) -> bool {
-        self.replay.is_some() || self.recorder.is_some() || self.journal.is_some()
+        self.recorder.is_some() || self.journal.is_some()
     }
 
     /// An exchange the proxy answered itself, for the journal (when it is on).
