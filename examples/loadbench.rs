@@ -11,14 +11,16 @@
 //! # What is measured
 //!
 //! Every target answers `GET /api/v3/authorizations` with the same response: a ~1.9 KB JSON list
-//! of two authorizations, shaped like GitHub Enterprise Server's answer, with GHES's headers.
+//! of two authorizations, shaped like GitHub Enterprise Server's answer, with GHES's headers and
+//! the deprecation headers replay adds.
 //!
 //! - `baseline`: a bare hyper 1 server (hyper-util's auto builder, its own multi-threaded tokio
 //!   runtime, in this process) that answers with those bytes. This is the ceiling.
 //! - `replay`: `ghes-vcr replay --no-journal` serving a cassette that holds that exchange. The
 //!   cassette is produced by `ghes-vcr record --mode all` in front of the baseline (one request,
-//!   then SIGTERM), so it is exactly what the recorder writes. Replay adds its three
-//!   deprecation headers (`Deprecation`, `Sunset`, `Link`), as it does for users.
+//!   then SIGTERM), so it is exactly what the recorder writes. The baseline already sends the
+//!   three deprecation headers replay would add (`Deprecation`, `Sunset`, `Link`), so replay
+//!   keeps them instead, as it keeps a recording's own, and answers the same bytes.
 //! - `passthrough`: `ghes-vcr passthrough --no-journal` in front of the baseline.
 //! - `hyper-proxy` (a reference, not ghes-vcr): the smallest pass-through that can be built
 //!   from ghes-vcr's own stack, in front of the baseline. It is this example re-run with
@@ -136,7 +138,7 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context as _};
@@ -153,6 +155,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 // ghes-vcr's own rule for hop-by-hop headers (RFC 9110 §7.6.1, and those `Connection` names).
+use ghes_vcr::deprecation::DeprecationHeaders;
 use ghes_vcr::proxy::headers::{connection_tokens, strip_hop_by_hop};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -452,12 +455,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .context("cannot create a temporary directory")?;
     let load = LoadSpec::new(args, generator);
     println!(
-        "response: {} B JSON body (2 authorizations), {} GHES headers (+ date, content-length)",
+        "response: {} B JSON body (2 authorizations), {} GHES and deprecation headers (+ date, content-length)",
         baseline.body_len, baseline.header_count
     );
     println!();
 
-    show_probe(&load_rt, Target::Baseline, baseline.addr, &load)?;
+    let baseline_answer = show_probe(&load_rt, Target::Baseline, baseline.addr, &load, None)?;
     let mut results: Vec<Row> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
     for &target in &targets {
@@ -547,7 +550,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let addr = proxy.as_ref().map_or(baseline.addr, |p| p.addr);
 
         if target != Target::Baseline {
-            show_probe(&load_rt, target, addr, &load)?;
+            show_probe(&load_rt, target, addr, &load, Some(&baseline_answer))?;
         }
 
         for &connections in &args.connections {
@@ -743,7 +746,11 @@ fn authorizations_body(origin: &str) -> Bytes {
     Bytes::from(serde_json::to_vec(&body).expect("a json! value serializes"))
 }
 
-/// GHES's headers for a 200 list answer (hyper adds `date` and `content-length`).
+/// GHES's headers for a 200 list answer, then the three deprecation headers `ghes-vcr replay`
+/// adds by default (hyper adds `date` and `content-length`). GHES does not send those three
+/// (GHES-API.md §2), but the baseline does, so that every target answers the same bytes: replay
+/// keeps a recording's own deprecation headers instead of adding them, and the proxies pass the
+/// baseline's on.
 fn ghes_headers() -> HeaderMap {
     const HEADERS: &[(&str, &str)] = &[
         ("server", "GitHub.com"),
@@ -790,7 +797,28 @@ fn ghes_headers() -> HeaderMap {
             HeaderValue::from_static(value),
         );
     }
+    for (name, value) in deprecation_headers() {
+        map.append(name.clone(), HeaderValue::from_static(value));
+    }
     map
+}
+
+/// The deprecation headers as ghes-vcr formats them by default, made `'static` once: the
+/// baseline's other values are static too, so cloning its map counts no references.
+fn deprecation_headers() -> &'static [(HeaderName, &'static str)] {
+    static HEADERS: OnceLock<Vec<(HeaderName, &'static str)>> = OnceLock::new();
+    HEADERS.get_or_init(|| {
+        let mut map = HeaderMap::new();
+        DeprecationHeaders::default().apply_to_map(&mut map);
+        map.iter()
+            .map(|(name, value)| {
+                let value = value
+                    .to_str()
+                    .expect("ghes-vcr's deprecation headers are text");
+                (name.clone(), &*Box::leak(Box::<str>::from(value)))
+            })
+            .collect()
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1561,28 +1589,39 @@ async fn record_cassette(
     Ok(())
 }
 
-/// One request first: that the target answers, and what it answers.
+/// One request first: that the target answers, and what it answers; flagged when that is not
+/// the baseline's answer in size (every target should send the same bytes).
 fn show_probe(
     runtime: &tokio::runtime::Runtime,
     target: Target,
     addr: SocketAddr,
     load: &LoadSpec,
-) -> anyhow::Result<()> {
+    baseline: Option<&Probe>,
+) -> anyhow::Result<Probe> {
     let probe = runtime
         .block_on(probe(addr, load))
         .with_context(|| format!("{} does not answer GET {PATH}", target.name()))?;
     if probe.status != StatusCode::OK {
         bail!("{} answers GET {PATH} with {}", target.name(), probe.status);
     }
+    let unlike = baseline
+        .filter(|baseline| **baseline != probe)
+        .map(|baseline| {
+            format!(
+                " (not the baseline's answer: {} headers ({} B), body {} B)",
+                baseline.headers, baseline.header_bytes, baseline.body
+            )
+        })
+        .unwrap_or_default();
     println!(
-        "{:<20} answers {}, {} headers ({} B), body {} B",
+        "{:<20} answers {}, {} headers ({} B), body {} B{unlike}",
         target.name(),
         probe.status,
         probe.headers,
         probe.header_bytes,
         probe.body
     );
-    Ok(())
+    Ok(probe)
 }
 
 /// The resident memory of `ghes-vcr replay` serving the sample cassettes (the repository's
@@ -1718,6 +1757,7 @@ async fn exchange(
 }
 
 /// What one request to a target gets.
+#[derive(Debug, PartialEq, Eq)]
 struct Probe {
     status: StatusCode,
     headers: usize,
