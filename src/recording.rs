@@ -25,8 +25,8 @@ use tokio::task::JoinHandle;
 
 use crate::capture::{Capture, CapturedAnswer};
 use crate::cassette::{
-    append_recording_log, format, remove_recording_log, save_with, Body, Cassette, CassetteError,
-    Durability, Interaction, RecordedRequest, RecordedResponse, RecordingLogHeader,
+    format, remove_recording_log, save_with, Body, Cassette, CassetteError, Durability,
+    Interaction, RecordedRequest, RecordedResponse, RecordingLog, RecordingLogHeader,
 };
 
 /// How a recording session went, for the shutdown log and the exit status.
@@ -184,6 +184,8 @@ impl Recorder {
             let error = if log.recorded.is_empty() {
                 None
             } else if closed {
+                // Closed first: the log is removed once the file holds its interactions.
+                log.open = None;
                 self.write_whole(&log.recorded).err().inspect(|_| {
                     // Then at least the log holds every interaction.
                     let _ = self.write_log(&mut log);
@@ -214,8 +216,9 @@ impl Recorder {
     }
 
     /// Brings the recording log up to date: the file as the recording started first, when
-    /// this run has not written it yet; the log afresh when it is new or the last save failed
-    /// (which may have left a partial line); else only the new lines.
+    /// this run has not written it yet; the log afresh when it is new, was deleted, or the last
+    /// save failed (which may have left a partial line); else only the new lines, to the log
+    /// kept open since the last save.
     fn write_log(&self, log: &mut Log) -> Result<(), CassetteError> {
         let file = match log.file {
             Some(file) => file,
@@ -232,18 +235,28 @@ impl Recorder {
                 file
             }
         };
-        let (header, from) = match log.lines {
-            Some(lines) => (None, lines),
-            None => (Some(file), 0),
-        };
+        // The log kept open since the last save, unless it was deleted since: then it is
+        // started afresh, as when it is new or the last save failed (and may have left part of
+        // a line).
+        let mut open = log.open.take();
+        if open.as_ref().is_some_and(|open| !open.is_in_place()) {
+            open = None;
+            log.lines = None;
+        }
+        let from = log.lines.unwrap_or(0);
         let mut lines = Vec::with_capacity(4096);
         for logged in &log.recorded[from..] {
             logged.write_line(&mut lines);
             lines.push(b'\n');
         }
         // Until the lines are known to be whole on disk, the next save starts the log afresh.
-        log.lines = None;
-        append_recording_log(&self.path, header, &lines)?;
+        let mut writer = match (log.lines.take(), open) {
+            (Some(_), Some(open)) => open,
+            (Some(_), None) => RecordingLog::open(&self.path)?,
+            (None, _) => RecordingLog::create(&self.path, file)?,
+        };
+        writer.append(&lines)?;
+        log.open = Some(writer);
         log.lines = Some(log.recorded.len());
         Ok(())
     }
@@ -276,6 +289,8 @@ struct Log {
     file: Option<RecordingLogHeader>,
     /// How many of `recorded` the log holds, when that is known.
     lines: Option<usize>,
+    /// The log, open since this run last appended to it.
+    open: Option<RecordingLog>,
 }
 
 /// An interaction as the log holds it: the answer's body redacted (text, or JSON if redaction
@@ -806,22 +821,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_log_cut_short_by_a_failed_save_is_started_afresh() {
+    async fn a_log_deleted_while_recording_is_started_afresh() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
         let log = crate::cassette::recording_log_path(&path);
         let (recorder, saver) = start(&path, Cassette::new());
         recorder.append(captured(1, b"")).await;
-        // The log vanishes (as after a failed, partial write): the next save must not append
-        // to what is not there.
+        // The saver keeps the log open between saves: appending to the deleted file would
+        // lose what the log is for.
         std::fs::remove_file(&log).unwrap();
         recorder.append(captured(2, b"")).await;
-        assert!(recorder.summary().unsaved.is_some());
-        recorder.append(captured(3, b"")).await;
         assert_eq!(recorder.summary().unsaved, None);
+        assert!(log.exists(), "the log is written again, whole");
         assert_eq!(
             loaded_while_recording_then_closed(&path, &recorder, saver).await,
-            [3, 3]
+            [2, 2]
         );
     }
 }

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 
 pub use body::{Body, Json};
 pub use store::{
-    append_recording_log, cassette_files, load_prepared, load_set, recording_log_path,
-    remove_recording_log, save_atomically, save_cassette_file, save_with, CassetteError,
-    Durability, LoadedCassette, PreparedInteractions, RecordingLogHeader,
+    cassette_files, load_prepared, load_set, recording_log_path, remove_recording_log,
+    save_atomically, save_cassette_file, save_with, CassetteError, Durability, LoadedCassette,
+    PreparedInteractions, RecordingLog, RecordingLogHeader,
 };
 
 /// The only cassette format version this build reads and writes.
