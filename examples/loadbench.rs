@@ -154,8 +154,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-// ghes-vcr's own rule for hop-by-hop headers (RFC 9110 §7.6.1, and those `Connection` names).
+// The deprecation headers as replay adds them, for the baseline to send too.
 use ghes_vcr::deprecation::DeprecationHeaders;
+// ghes-vcr's own rule for hop-by-hop headers (RFC 9110 §7.6.1, and those `Connection` names).
 use ghes_vcr::proxy::headers::{connection_tokens, strip_hop_by_hop};
 use serde::Deserialize;
 use serde_json::{json, Value};
