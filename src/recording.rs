@@ -336,7 +336,7 @@ impl Logged {
 
     /// Appends the log line (without its line break): what `serde_json` prints for this
     /// ([`Logged`]'s `Serialize`), byte for byte, with the answer's header lines and text body
-    /// escaped by `json-escape-simd`. `serde_json` escapes a byte at a time, and escaping a
+    /// escaped by `json-escape-simd` ([`push_json_string`]). `serde_json` escapes a byte at a time, and escaping a
     /// GHES answer's 28 header pairs and 1.9 KB body was most of each line (53,900 instructions
     /// for the line then, 21,900 now).
     fn write_line(&self, out: &mut Vec<u8>) {
