@@ -665,6 +665,10 @@ impl Track {
     }
 }
 
+/// The largest lookup buffer a thread keeps between requests (a fingerprint without a large
+/// body is well under it).
+const LOOKUP_KEY_KEPT: usize = 4096;
+
 thread_local! {
     /// This thread's buffer for the fingerprint of the request it looks up.
     static LOOKUP_KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
@@ -898,7 +902,12 @@ impl ReplaySet {
         let track = LOOKUP_KEY.with_borrow_mut(|key| {
             key.clear();
             self.rules.write_key(request, key);
-            self.index.get(key.as_str())
+            let track = self.index.get(key.as_str());
+            // A key holds the request's body: one large body must not stay held by the thread.
+            if key.capacity() > LOOKUP_KEY_KEPT {
+                *key = String::new();
+            }
+            track
         });
         match track {
             Some(track) => {
@@ -1566,6 +1575,22 @@ mod tests {
                 "{rules}"
             );
         }
+    }
+
+    #[test]
+    fn a_large_request_body_is_not_kept_by_the_lookup_buffer() {
+        let set = set(vec![interaction(
+            "POST",
+            "/api/v3/authorizations",
+            201,
+            "x",
+        )]);
+        let mut large = interaction("POST", "/api/v3/authorizations", 0, "").request;
+        large.body = Body::Text("n".repeat(1 << 20));
+        assert!(matches!(set.lookup(&large), Lookup::Miss(_)));
+        assert!(LOOKUP_KEY.with_borrow(String::capacity) <= LOOKUP_KEY_KEPT);
+        let small = interaction("POST", "/api/v3/authorizations", 0, "").request;
+        assert_eq!(body_of(set.lookup(&small)), "x");
     }
 
     #[test]
