@@ -140,12 +140,14 @@ impl Connection {
     /// `--client-header-timeout` to send a request, idle keep-alive time included.
     async fn serve_plain(self, stream: TcpStream) {
         let peer = self.conn.peer;
-        // A second handle on the socket, to write the 408 after hyper is dropped.
+        // A second handle on the socket, to write the 408 with. It joins the runtime's reactor
+        // only then: registered from the start, it had every event on the socket (each request
+        // and each answer) wake the kernel's epoll callbacks and the reactor twice.
         let split = stream.into_std().and_then(|std| {
             let writer = std.try_clone()?;
-            Ok((TcpStream::from_std(std)?, TcpStream::from_std(writer)?))
+            Ok((TcpStream::from_std(std)?, writer))
         });
-        let (stream, mut writer) = match split {
+        let (stream, writer) = match split {
             Ok(split) => split,
             Err(err) => {
                 tracing::debug!(client.addr = %peer, cause = %err, "cannot watch the connection");
@@ -163,6 +165,13 @@ impl Connection {
         tokio::select! {
             () = &mut served => {}
             expired = idle.expired(timeout) => {
+                let mut writer = match TcpStream::from_std(writer) {
+                    Ok(writer) => writer,
+                    Err(err) => {
+                        tracing::debug!(client.addr = %peer, cause = %err, "cannot answer 408; closing");
+                        return;
+                    }
+                };
                 if expired == Expired::Stalled {
                     // Half an answer is out: nothing more can be said on this connection.
                     tracing::debug!(client.addr = %peer, "the client stopped reading its answer for the header timeout; closing");
