@@ -2,23 +2,27 @@
 //!
 //! A cassette is pretty-printed JSON with a stable key order (format version 1, documented in
 //! `docs/cassette-format.md`). This module holds the in-memory model; [`store`] loads and saves
-//! files, [`body`] decides how a body is written, and [`format`] prints the JSON so that
-//! re-recording an unchanged upstream changes as few lines as possible.
+//! files, [`recording_log`] is what a running recorder appends beside one, [`body`] decides how
+//! a body is written, and [`format`] prints the JSON so that re-recording an unchanged upstream
+//! changes as few lines as possible.
 
 pub mod body;
 pub mod diff;
 pub mod format;
 pub mod har;
 pub mod inspect;
+pub mod recording_log;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
 
 pub use body::{Body, Json};
+pub use recording_log::{
+    recording_log_path, remove_recording_log, RecordingLog, RecordingLogHeader,
+};
 pub use store::{
-    cassette_files, load_prepared, load_set, recording_log_path, remove_recording_log,
-    save_atomically, save_cassette_file, save_with, CassetteError, Durability, LoadedCassette,
-    PreparedInteractions, RecordingLog, RecordingLogHeader,
+    cassette_files, load_prepared, load_set, save_atomically, save_cassette_file, save_with,
+    CassetteError, Durability, LoadedCassette, PreparedInteractions,
 };
 
 /// The only cassette format version this build reads and writes.
