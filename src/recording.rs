@@ -4,19 +4,22 @@
 //! redacted, the answer's headers as redacted lines and its body only copied (see
 //! [`crate::capture::Capture::answer`]). One saver thread, off the async runtime, does the
 //! rest: it redacts the body ([`Capture::answer_body`]), prints the interaction as one JSON line
-//! and appends it to the cassette's recording log ([`crate::cassette::recording_log_path`]),
-//! which loading applies. `append` returns once the log holds the line, so a kill loses at most
-//! the exchanges in flight. Appends that arrive while a save runs are written together by the
-//! next one, so concurrent clients share the disk work.
+//! and appends it to the cassette's recording log ([`crate::cassette::RecordingLog`]), which
+//! loading applies. `append` returns once the log holds the line, so a kill loses at most the
+//! exchanges in flight. Appends that arrive while a save runs are written together by the
+//! next one, so concurrent clients share the disk work. Once its line is written, the saver
+//! keeps nothing of an interaction: a recording's memory does not grow with its length.
 //!
 //! The file itself is written twice: at the first save, as the recording started (no
 //! interactions for a fresh recording, the loaded ones for `new-episodes`), so the log has a
 //! file to continue; and when the recorder closes (shutdown), whole and review-friendly, with
 //! every interaction pretty-printed and JSON bodies as JSON
-//! ([`crate::cassette::Body::settled`]), after which the
-//! log is removed. Printing that form for every exchange, on the request's path, was what cost
-//! record most of its throughput; a log line costs a fraction of it.
+//! ([`crate::cassette::Body::settled`]), after which the log is removed. This run's
+//! interactions are read back from the log for that, a part at a time. Printing that form for
+//! every exchange, on the request's path, was what cost record most of its throughput; a log
+//! line costs a fraction of it.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -25,8 +28,8 @@ use tokio::task::JoinHandle;
 
 use crate::capture::{Capture, CapturedAnswer};
 use crate::cassette::{
-    format, remove_recording_log, save_with, Body, Cassette, CassetteError, Durability,
-    Interaction, RecordedRequest, RecordedResponse, RecordingLog, RecordingLogHeader,
+    format, recording_log_path, remove_recording_log, save_with, Body, Cassette, CassetteError,
+    Durability, Interaction, RecordedRequest, RecordingLog, RecordingLogHeader,
 };
 
 /// How a recording session went, for the shutdown log and the exit status.
@@ -175,18 +178,15 @@ impl Recorder {
                     state.closed,
                 )
             };
-            log.recorded.extend(
-                batch
-                    .into_iter()
-                    .map(|captured| Logged::new(capture, captured)),
-            );
+            for captured in batch {
+                Logged::new(capture, captured).write_line(&mut log.unwritten);
+                log.unwritten.push(b'\n');
+            }
             // A failed save is retried with the next interaction, and at close.
-            let error = if log.recorded.is_empty() {
+            let error = if log.open.is_none() && log.unwritten.is_empty() {
                 None
             } else if closed {
-                // Closed first: the log is removed once the file holds its interactions.
-                log.open = None;
-                self.write_whole(&log.recorded).err().inspect(|_| {
+                self.write_whole(&mut log).err().inspect(|_| {
                     // Then at least the log holds every interaction.
                     let _ = self.write_log(&mut log);
                 })
@@ -215,82 +215,125 @@ impl Recorder {
         }
     }
 
-    /// Brings the recording log up to date: the file as the recording started first, when
-    /// this run has not written it yet; the log afresh when it is new, was deleted, or the last
-    /// save failed (which may have left a partial line); else only the new lines, to the log
-    /// kept open since the last save.
+    /// Appends the unwritten lines to the log; at the first save, writes the file as the
+    /// recording started first, and starts the log after it.
     fn write_log(&self, log: &mut Log) -> Result<(), CassetteError> {
-        let file = match log.file {
-            Some(file) => file,
+        let open = match &mut log.open {
+            Some(open) => open,
             None => {
-                let text = self.start.to_text();
-                save_with(&self.path, text.as_bytes(), Durability::ProcessCrash)?;
-                let file = RecordingLogHeader {
-                    ghes_vcr_recording_log: 1,
-                    extends_bytes: text.len() as u64,
-                    extends_interactions: self.start.texts.len(),
+                let header = match log.file {
+                    Some(header) => header,
+                    None => {
+                        let text = self.start.to_text();
+                        save_with(&self.path, text.as_bytes(), Durability::ProcessCrash)?;
+                        *log.file.insert(RecordingLogHeader {
+                            ghes_vcr_recording_log: 1,
+                            extends_bytes: text.len() as u64,
+                            extends_interactions: self.start.texts.len(),
+                        })
+                    }
                 };
-                log.file = Some(file);
-                log.lines = None;
-                file
+                log.open.insert(RecordingLog::create(&self.path, header)?)
             }
         };
-        // The log kept open since the last save, unless it was deleted since: then it is
-        // started afresh, as when it is new or the last save failed (and may have left part of
-        // a line).
-        let mut open = log.open.take();
-        if open.as_ref().is_some_and(|open| !open.is_in_place()) {
-            open = None;
-            log.lines = None;
+        open.append(&log.unwritten)?;
+        log.unwritten.clear();
+        if log.unwritten.capacity() > UNWRITTEN_KEPT {
+            // One large answer's line is not held for the rest of the recording.
+            log.unwritten = Vec::new();
         }
-        let from = log.lines.unwrap_or(0);
-        let mut lines = Vec::with_capacity(4096);
-        for logged in &log.recorded[from..] {
-            logged.write_line(&mut lines);
-            lines.push(b'\n');
-        }
-        // Until the lines are known to be whole on disk, the next save starts the log afresh.
-        let mut writer = match (log.lines.take(), open) {
-            (Some(_), Some(open)) => open,
-            (Some(_), None) => RecordingLog::open(&self.path)?,
-            (None, _) => RecordingLog::create(&self.path, file)?,
-        };
-        writer.append(&lines)?;
-        log.open = Some(writer);
-        log.lines = Some(log.recorded.len());
         Ok(())
     }
 
-    /// Writes the cassette whole (synced), with every interaction settled for review, and
-    /// removes the log it replaces.
-    fn write_whole(&self, recorded: &[Logged]) -> Result<(), CassetteError> {
-        let mut texts = self.start.texts.clone();
-        texts.extend(render_settled(recorded));
-        let snapshot = Snapshot {
-            texts,
-            ..self.start.clone()
-        };
-        save_with(
-            &self.path,
-            snapshot.to_text().as_bytes(),
-            Durability::Synced,
-        )?;
+    /// Writes the cassette whole (synced), with every interaction settled for review (this
+    /// run's read back from the log), and removes the log it replaces.
+    fn write_whole(&self, log: &mut Log) -> Result<(), CassetteError> {
+        let mut file = FileText::new(&self.start);
+        for text in &self.start.texts {
+            file.push(text);
+        }
+        let log_path = recording_log_path(&self.path);
+        let mut read = 0;
+        if let Some(open) = &log.open {
+            read = push_logged(open.lines()?, open.path(), 0, &mut file)?;
+        }
+        push_logged(&log.unwritten[..], &log_path, read, &mut file)?;
+        save_with(&self.path, file.finish().as_bytes(), Durability::Synced)?;
         // Only now: until the file holds them, the log's interactions live there.
+        log.open = None;
         remove_recording_log(&self.path)
     }
 }
 
+/// The saver's line buffer is dropped after a save when it grew past this.
+const UNWRITTEN_KEPT: usize = 1 << 20;
+
+/// How many logged interactions are read back and printed at a time when the file is written
+/// whole: few enough that a long recording's log is never in memory at once.
+const PRINTED_AT_A_TIME: usize = 4096;
+
 /// What the saver has written to disk this run.
 #[derive(Default)]
 struct Log {
-    /// Every interaction this run recorded, as logged.
-    recorded: Vec<Logged>,
-    /// The file the log continues, once this run has written it.
+    /// The file as the recording started, once this run has written it: the log continues it.
     file: Option<RecordingLogHeader>,
-    /// How many of `recorded` the log holds, when that is known.
-    lines: Option<usize>,
-    /// The log, open since this run last appended to it.
+    /// The log, from the save that started it: every interaction this run recorded but the
+    /// unwritten ones.
     open: Option<RecordingLog>,
+    /// Lines not in the log yet: the batch being saved, and those of a save that failed.
+    unwritten: Vec<u8>,
+}
+
+/// Pushes the interactions logged in `lines` (whole lines, as [`Logged::write_line`] prints
+/// them; `after` lines of the log at `path` came before) onto `file`, as they stand in the
+/// cassette, settled for review: [`PRINTED_AT_A_TIME`] at a time, each part printed on every
+/// core ([`crate::worker::map_on_cores`]), since shutdown waits for them. Returns how many
+/// lines it read.
+fn push_logged(
+    mut lines: impl BufRead,
+    path: &Path,
+    after: usize,
+    file: &mut FileText,
+) -> Result<usize, CassetteError> {
+    let mut read = after;
+    loop {
+        let mut part = Vec::with_capacity(PRINTED_AT_A_TIME);
+        while part.len() < PRINTED_AT_A_TIME {
+            let mut line = Vec::new();
+            match lines.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => part.push(line),
+                Err(source) => {
+                    return Err(CassetteError::Read {
+                        path: path.to_owned(),
+                        source,
+                    })
+                }
+            }
+        }
+        if part.is_empty() {
+            return Ok(read - after);
+        }
+        let first = read;
+        read += part.len();
+        let printed = crate::worker::map_on_cores(part, |line| {
+            serde_json::from_slice::<Interaction>(&line).map(|mut interaction| {
+                interaction.response.body =
+                    std::mem::take(&mut interaction.response.body).settled_to_print();
+                format::interaction_at(&interaction, 2)
+            })
+        });
+        for (index, text) in printed.into_iter().flatten().enumerate() {
+            let text = text.map_err(|err| CassetteError::Malformed {
+                path: path.to_owned(),
+                // After the header line.
+                line: first + index + 2,
+                column: err.column(),
+                message: crate::cassette::store::strip_position(&err.to_string()),
+            })?;
+            file.push(&text);
+        }
+    }
 }
 
 /// An interaction as the log holds it: the answer's body redacted (text, or JSON if redaction
@@ -318,19 +361,6 @@ impl Logged {
             request,
             answer,
             latency_ms,
-        }
-    }
-
-    /// As the cassette stores it, settled for review ([`crate::cassette::Body::settled_to_print`]).
-    fn to_settled(&self) -> Interaction {
-        Interaction {
-            request: self.request.clone(),
-            response: RecordedResponse {
-                status: self.answer.status,
-                headers: self.answer.header_pairs(),
-                body: self.answer.body.clone().settled_to_print(),
-            },
-            latency_ms: self.latency_ms,
         }
     }
 
@@ -395,18 +425,6 @@ fn push_json_string(text: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// Logged interactions as they stand in the file, settled for review; printed on every core
-/// ([`crate::worker::map_on_cores`] keeps a short recording on this thread), since shutdown
-/// waits for them.
-fn render_settled(recorded: &[Logged]) -> Vec<Arc<str>> {
-    crate::worker::map_on_cores(recorded.iter().collect(), |logged| {
-        render(&logged.to_settled())
-    })
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
 /// One interaction as it stands in the file (inside `"interactions"`, two levels deep).
 pub fn render(interaction: &Interaction) -> Arc<str> {
     Arc::from(format::interaction_at(interaction, 2))
@@ -424,31 +442,66 @@ struct Snapshot {
 impl Snapshot {
     /// The file, exactly as [`Cassette::to_pretty_json`] prints it.
     fn to_text(&self) -> String {
-        let header = Cassette {
-            version: self.version,
-            recorded_with: self.recorded_with.clone(),
-            upstream: self.upstream.clone(),
+        let mut file = FileText::new(self);
+        for text in &self.texts {
+            file.push(text);
+        }
+        file.finish()
+    }
+}
+
+/// A cassette file's text, exactly as [`Cassette::to_pretty_json`] prints it, built an
+/// interaction at a time from their printed texts ([`render`]).
+struct FileText {
+    /// The file without interactions.
+    empty: String,
+    /// The file up to the last interaction pushed.
+    text: String,
+    interactions: usize,
+}
+
+impl FileText {
+    /// The file with `top`'s top level (its interactions are not looked at).
+    fn new(top: &Snapshot) -> Self {
+        let empty = Cassette {
+            version: top.version,
+            recorded_with: top.recorded_with.clone(),
+            upstream: top.upstream.clone(),
             interactions: Vec::new(),
         }
         .to_pretty_json();
-        if self.texts.is_empty() {
-            return header;
-        }
-        let head = header
+        let head = empty
             .trim_end()
             .trim_end_matches('}')
             .trim_end()
             .trim_end_matches("[]");
-        let size = self.texts.iter().map(|t| t.len() + 6).sum::<usize>() + head.len() + 8;
-        let mut out = String::with_capacity(size);
-        out.push_str(head);
-        out.push('[');
-        for (i, text) in self.texts.iter().enumerate() {
-            out.push_str(if i == 0 { "\n    " } else { ",\n    " });
-            out.push_str(text);
+        let size = top.texts.iter().map(|t| t.len() + 6).sum::<usize>() + head.len() + 8;
+        let mut text = String::with_capacity(size);
+        text.push_str(head);
+        text.push('[');
+        Self {
+            empty,
+            text,
+            interactions: 0,
         }
-        out.push_str("\n  ]\n}\n");
-        out
+    }
+
+    fn push(&mut self, interaction: &str) {
+        self.text.push_str(if self.interactions == 0 {
+            "\n    "
+        } else {
+            ",\n    "
+        });
+        self.text.push_str(interaction);
+        self.interactions += 1;
+    }
+
+    fn finish(mut self) -> String {
+        if self.interactions == 0 {
+            return self.empty;
+        }
+        self.text.push_str("\n  ]\n}\n");
+        self.text
     }
 }
 
@@ -674,10 +727,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_long_recording_prints_in_parts_in_order() {
-        let recorded: Vec<Logged> = (0..3000)
-            .map(|n| Logged {
+    /// The log lines of `count` small interactions, and the file those make whole.
+    fn logged_lines(count: u16) -> (Vec<u8>, String) {
+        let mut lines = Vec::new();
+        let mut cassette = Cassette::new();
+        for n in 0..count {
+            let logged = Logged {
                 request: request(n),
                 answer: CapturedAnswer {
                     status: 200,
@@ -686,15 +741,46 @@ mod tests {
                     unredacted: None,
                 },
                 latency_ms: None,
-            })
-            .collect();
-        let texts = render_settled(&recorded);
-        assert_eq!(texts.len(), recorded.len());
-        for (n, text) in (0..).zip(&texts) {
+            };
+            logged.write_line(&mut lines);
+            lines.push(b'\n');
             let mut expected = interaction(n);
             expected.response.body = Body::Json(serde_json::json!({ "id": n }).into());
-            assert_eq!(**text, *render(&expected));
+            cassette.interactions.push(expected);
         }
+        (lines, cassette.to_pretty_json())
+    }
+
+    fn empty_snapshot() -> Snapshot {
+        let cassette = Cassette::new();
+        Snapshot {
+            version: cassette.version,
+            recorded_with: cassette.recorded_with,
+            upstream: cassette.upstream,
+            texts: vec![],
+        }
+    }
+
+    #[test]
+    fn a_long_log_is_read_back_in_parts_in_order() {
+        let count = u16::try_from(2 * PRINTED_AT_A_TIME + 5).unwrap();
+        let (lines, expected) = logged_lines(count);
+        let mut file = FileText::new(&empty_snapshot());
+        let read = push_logged(&lines[..], Path::new("c.json.recording"), 0, &mut file).unwrap();
+        assert_eq!(read, usize::from(count));
+        assert_eq!(file.finish(), expected);
+    }
+
+    #[test]
+    fn a_malformed_logged_line_names_the_log_and_the_line() {
+        let (mut lines, _) = logged_lines(3);
+        lines.extend_from_slice(b"{\"request\":1}\n");
+        let mut file = FileText::new(&empty_snapshot());
+        let err = push_logged(&lines[..], Path::new("c.json.recording"), 10, &mut file)
+            .unwrap_err()
+            .to_string();
+        // 10 lines before these, the header line, then the fourth.
+        assert!(err.starts_with("cassette c.json.recording:15:"), "{err}");
     }
 
     #[test]
@@ -712,7 +798,16 @@ mod tests {
             logged.write_line(&mut line);
             let mut read: Interaction = serde_json::from_slice(&line).unwrap();
             read.response.body = read.response.body.settled();
-            assert_eq!(read, logged.to_settled());
+            let expected = Interaction {
+                request: logged.request.clone(),
+                response: RecordedResponse {
+                    status: logged.answer.status,
+                    headers: logged.answer.header_pairs(),
+                    body: logged.answer.body.clone().settled(),
+                },
+                latency_ms: logged.latency_ms,
+            };
+            assert_eq!(read, expected);
             assert_eq!(read.response.headers.len(), 3);
             assert_eq!(read.response.headers[1], ("x-empty".into(), String::new()));
         }
@@ -797,6 +892,23 @@ mod tests {
         assert_eq!(
             loaded_while_recording_then_closed(&path, &recorder, saver).await,
             [2, 2]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_file_written_at_close_holds_what_a_log_deleted_before_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let (recorder, saver) = start(&path, Cassette::new());
+        for n in 0..3 {
+            recorder.append(captured(n, br#"{"id":1}"#)).await;
+        }
+        // The saver keeps nothing in memory once logged; it reads the log back through the
+        // file it holds open.
+        std::fs::remove_file(crate::cassette::recording_log_path(&path)).unwrap();
+        assert_eq!(
+            loaded_while_recording_then_closed(&path, &recorder, saver).await,
+            [0, 3]
         );
     }
 

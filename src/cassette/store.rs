@@ -338,7 +338,7 @@ fn interaction_texts(text: &str) -> Option<(Cassette, Vec<&str>)> {
 }
 
 /// serde_json appends " at line L column C"; the error already carries them as fields.
-pub(super) fn strip_position(message: &str) -> String {
+pub(crate) fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(idx) => message[..idx].to_owned(),
         None => message.to_owned(),
@@ -441,6 +441,20 @@ pub fn save_with(
     contents: &[u8],
     durability: Durability,
 ) -> Result<(), CassetteError> {
+    write_new(path, durability, false, |file| file.write_all(contents)).map(drop)
+}
+
+/// Replaces `path` atomically, as [`save_with`] does, with what `write` puts in the new file,
+/// and hands the file back, open to read and to write (only at its end when `append`).
+///
+/// # Errors
+/// [`CassetteError::Write`] naming `path`, also when `write` fails.
+pub(super) fn write_new(
+    path: &Path,
+    durability: Durability,
+    append: bool,
+    write: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> Result<fs::File, CassetteError> {
     let write_err = |source| CassetteError::Write {
         path: path.to_owned(),
         source,
@@ -452,7 +466,7 @@ pub fn save_with(
     fs::create_dir_all(dir).map_err(write_err)?;
     let existing = fs::metadata(path).ok().map(|meta| meta.permissions());
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".ghes-vcr-").suffix(".tmp");
+    builder.prefix(".ghes-vcr-").suffix(".tmp").append(append);
     #[cfg(unix)]
     if existing.is_none() {
         use std::os::unix::fs::PermissionsExt as _;
@@ -464,18 +478,18 @@ pub fn save_with(
             .set_permissions(permissions)
             .map_err(write_err)?;
     }
-    temp.write_all(contents).map_err(write_err)?;
+    write(temp.as_file_mut()).map_err(write_err)?;
     if durability == Durability::Synced {
         temp.as_file().sync_all().map_err(write_err)?;
     }
-    temp.persist(path).map_err(|err| write_err(err.error))?;
+    let file = temp.persist(path).map_err(|err| write_err(err.error))?;
     if durability == Durability::Synced {
         if let Ok(dir) = fs::File::open(dir) {
             // Makes the rename itself durable; not every platform allows syncing a directory.
             let _ = dir.sync_all();
         }
     }
-    Ok(())
+    Ok(file)
 }
 
 #[cfg(test)]
