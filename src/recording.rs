@@ -59,6 +59,9 @@ struct State {
     /// How many interactions this run appended.
     appended: u64,
     closed: bool,
+    /// The saver sleeps until woken ([`Recorder::wake`]); cleared by whoever wakes it. Waking
+    /// costs a system call, which appends made while the saver is busy skip.
+    saver_asleep: bool,
     last_error: Option<String>,
 }
 
@@ -101,6 +104,7 @@ impl Recorder {
                 pending: Vec::new(),
                 appended: 0,
                 closed: false,
+                saver_asleep: false,
                 last_error: None,
             }),
             wake: Condvar::new(),
@@ -132,13 +136,15 @@ impl Recorder {
 
     /// Adds an interaction and waits until the cassette on disk (its recording log) holds it.
     pub async fn append(&self, captured: Captured) {
-        let generation = {
+        let (generation, asleep) = {
             let mut state = self.state.lock().expect("recorder lock poisoned");
             state.pending.push(captured);
             state.appended += 1;
-            state.appended
+            (state.appended, std::mem::take(&mut state.saver_asleep))
         };
-        self.wake.notify_one();
+        if asleep {
+            self.wake.notify_one();
+        }
         let mut saved = self.saved.subscribe();
         // An error means the saver is gone (shutdown); the interaction is still in memory.
         let _ = saved.wait_for(|done| *done >= generation).await;
@@ -170,6 +176,7 @@ impl Recorder {
             let (batch, generation, closed) = {
                 let mut state = self.state.lock().expect("recorder lock poisoned");
                 while !state.closed && state.pending.is_empty() {
+                    state.saver_asleep = true;
                     state = self.wake.wait(state).expect("recorder lock poisoned");
                 }
                 (
