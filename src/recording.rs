@@ -19,7 +19,7 @@
 //! every exchange, on the request's path, was what cost record most of its throughput; a log
 //! line costs a fraction of it.
 
-use std::io::BufRead;
+use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -28,8 +28,8 @@ use tokio::task::JoinHandle;
 
 use crate::capture::{Capture, CapturedAnswer};
 use crate::cassette::{
-    format, recording_log_path, remove_recording_log, save_with, Body, Cassette, CassetteError,
-    Durability, Interaction, RecordedRequest, RecordingLog, RecordingLogHeader,
+    format, recording_log_path, remove_recording_log, save_with, write_new, Body, Cassette,
+    CassetteError, Durability, Interaction, RecordedRequest, RecordingLog, RecordingLogHeader,
 };
 
 /// How a recording session went, for the shutdown log and the exit status.
@@ -255,17 +255,27 @@ impl Recorder {
     /// Writes the cassette whole (synced), with every interaction settled for review (this
     /// run's read back from the log), and removes the log it replaces.
     fn write_whole(&self, log: &mut Log) -> Result<(), CassetteError> {
-        let mut file = FileText::new(&self.start);
-        for text in &self.start.texts {
-            file.push(text);
-        }
-        let log_path = recording_log_path(&self.path);
-        let mut read = 0;
-        if let Some(open) = &log.open {
-            read = push_logged(open.lines()?, open.path(), 0, &mut file)?;
-        }
-        push_logged(&log.unwritten[..], &log_path, read, &mut file)?;
-        save_with(&self.path, file.finish().as_bytes(), Durability::Synced)?;
+        let write_err = |source| CassetteError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        // Streamed to the new file: a long recording's file is never in memory at once.
+        write_new(&self.path, Durability::Synced, false, |file| {
+            let mut text = FileText::new(&self.start, io::BufWriter::with_capacity(1 << 20, file))
+                .map_err(write_err)?;
+            for interaction in &self.start.texts {
+                text.push(interaction).map_err(write_err)?;
+            }
+            let mut read = 0;
+            if let Some(open) = &log.open {
+                read = push_logged(open.lines()?, open.path(), 0, &mut text)?;
+            }
+            let log_path = recording_log_path(&self.path);
+            push_logged(&log.unwritten[..], &log_path, read, &mut text)?;
+            text.finish()
+                .and_then(|mut out| out.flush())
+                .map_err(write_err)
+        })?;
         // Only now: until the file holds them, the log's interactions live there.
         log.open = None;
         remove_recording_log(&self.path)
@@ -300,7 +310,7 @@ fn push_logged(
     mut lines: impl BufRead,
     path: &Path,
     after: usize,
-    file: &mut FileText,
+    file: &mut FileText<impl Write>,
 ) -> Result<usize, CassetteError> {
     let mut read = after;
     loop {
@@ -338,7 +348,10 @@ fn push_logged(
                 column: err.column(),
                 message: crate::cassette::store::strip_position(&err.to_string()),
             })?;
-            file.push(&text);
+            file.push(&text).map_err(|source| CassetteError::Write {
+                path: path.to_owned(),
+                source,
+            })?;
         }
     }
 }
@@ -449,27 +462,28 @@ struct Snapshot {
 impl Snapshot {
     /// The file, exactly as [`Cassette::to_pretty_json`] prints it.
     fn to_text(&self) -> String {
-        let mut file = FileText::new(self);
+        let size = self.texts.iter().map(|t| t.len() + 6).sum::<usize>() + 256;
+        let mut file = FileText::new(self, Vec::with_capacity(size)).expect("writes to memory");
         for text in &self.texts {
-            file.push(text);
+            file.push(text).expect("writes to memory");
         }
-        file.finish()
+        let text = file.finish().expect("writes to memory");
+        String::from_utf8(text).expect("printed from strings")
     }
 }
 
-/// A cassette file's text, exactly as [`Cassette::to_pretty_json`] prints it, built an
-/// interaction at a time from their printed texts ([`render`]).
-struct FileText {
-    /// The file without interactions.
-    empty: String,
-    /// The file up to the last interaction pushed.
-    text: String,
+/// Writes a cassette file's text to `out`, exactly as [`Cassette::to_pretty_json`] prints it,
+/// an interaction at a time from their printed texts ([`render`]).
+struct FileText<W> {
+    out: W,
+    /// What closes the file: after the interactions, or the file without them.
+    end: String,
     interactions: usize,
 }
 
-impl FileText {
-    /// The file with `top`'s top level (its interactions are not looked at).
-    fn new(top: &Snapshot) -> Self {
+impl<W: Write> FileText<W> {
+    /// Starts the file with `top`'s top level (its interactions are not looked at).
+    fn new(top: &Snapshot, mut out: W) -> io::Result<Self> {
         let empty = Cassette {
             version: top.version,
             recorded_with: top.recorded_with.clone(),
@@ -482,33 +496,34 @@ impl FileText {
             .trim_end_matches('}')
             .trim_end()
             .trim_end_matches("[]");
-        let size = top.texts.iter().map(|t| t.len() + 6).sum::<usize>() + head.len() + 8;
-        let mut text = String::with_capacity(size);
-        text.push_str(head);
-        text.push('[');
-        Self {
-            empty,
-            text,
+        out.write_all(head.as_bytes())?;
+        let end = empty[head.len()..].to_owned();
+        Ok(Self {
+            out,
+            end,
             interactions: 0,
-        }
+        })
     }
 
-    fn push(&mut self, interaction: &str) {
-        self.text.push_str(if self.interactions == 0 {
-            "\n    "
+    fn push(&mut self, interaction: &str) -> io::Result<()> {
+        self.out.write_all(if self.interactions == 0 {
+            b"[\n    "
         } else {
-            ",\n    "
-        });
-        self.text.push_str(interaction);
+            b",\n    "
+        })?;
+        self.out.write_all(interaction.as_bytes())?;
         self.interactions += 1;
+        Ok(())
     }
 
-    fn finish(mut self) -> String {
+    /// Ends the file, and hands back what it was written to.
+    fn finish(mut self) -> io::Result<W> {
         if self.interactions == 0 {
-            return self.empty;
+            self.out.write_all(self.end.as_bytes())?;
+        } else {
+            self.out.write_all(b"\n  ]\n}\n")?;
         }
-        self.text.push_str("\n  ]\n}\n");
-        self.text
+        Ok(self.out)
     }
 }
 
@@ -772,17 +787,17 @@ mod tests {
     fn a_long_log_is_read_back_in_parts_in_order() {
         let count = u16::try_from(2 * PRINTED_AT_A_TIME + 5).unwrap();
         let (lines, expected) = logged_lines(count);
-        let mut file = FileText::new(&empty_snapshot());
+        let mut file = FileText::new(&empty_snapshot(), Vec::new()).unwrap();
         let read = push_logged(&lines[..], Path::new("c.json.recording"), 0, &mut file).unwrap();
         assert_eq!(read, usize::from(count));
-        assert_eq!(file.finish(), expected);
+        assert_eq!(String::from_utf8(file.finish().unwrap()).unwrap(), expected);
     }
 
     #[test]
     fn a_malformed_logged_line_names_the_log_and_the_line() {
         let (mut lines, _) = logged_lines(3);
         lines.extend_from_slice(b"{\"request\":1}\n");
-        let mut file = FileText::new(&empty_snapshot());
+        let mut file = FileText::new(&empty_snapshot(), Vec::new()).unwrap();
         let err = push_logged(&lines[..], Path::new("c.json.recording"), 10, &mut file)
             .unwrap_err()
             .to_string();
@@ -917,6 +932,37 @@ mod tests {
             loaded_while_recording_then_closed(&path, &recorder, saver).await,
             [0, 3]
         );
+    }
+
+    #[tokio::test]
+    async fn a_log_that_cannot_be_read_back_at_close_is_left_with_the_file_as_it_was() {
+        use std::io::{Seek as _, Write as _};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let log = crate::cassette::recording_log_path(&path);
+        let (recorder, saver) = start(&path, Cassette::new());
+        for n in 0..2 {
+            recorder.append(captured(n, b"")).await;
+        }
+        let file_before = std::fs::read(&path).unwrap();
+        // Something overwrites the second line's start in place.
+        let first_line = std::fs::read_to_string(&log).unwrap().find('\n').unwrap();
+        let second_line = std::fs::read_to_string(&log).unwrap()[first_line + 1..]
+            .find('\n')
+            .unwrap()
+            + first_line
+            + 2;
+        let mut tamper = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+        tamper
+            .seek(std::io::SeekFrom::Start(second_line as u64))
+            .unwrap();
+        tamper.write_all(b"#").unwrap();
+        recorder.close();
+        saver.await.unwrap();
+        let unsaved = recorder.summary().unsaved.unwrap();
+        assert!(unsaved.contains("c.json.recording:3:"), "{unsaved}");
+        assert_eq!(std::fs::read(&path).unwrap(), file_before);
+        assert!(log.exists());
     }
 
     #[tokio::test]

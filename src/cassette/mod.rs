@@ -22,7 +22,7 @@ pub use recording_log::{
 };
 pub use store::{
     cassette_files, load_prepared, load_set, save_atomically, save_cassette_file, save_with,
-    CassetteError, Durability, LoadedCassette, PreparedInteractions,
+    write_new, CassetteError, Durability, LoadedCassette, PreparedInteractions,
 };
 
 /// The only cassette format version this build reads and writes.

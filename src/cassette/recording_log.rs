@@ -125,8 +125,12 @@ impl RecordingLog {
         let mut first = serde_json::to_vec(&header).unwrap_or_default();
         first.push(b'\n');
         let file = write_new(&path, Durability::ProcessCrash, true, |file| {
-            file.write_all(&first)?;
-            lines(file)
+            file.write_all(&first)
+                .and_then(|()| lines(file))
+                .map_err(|source| CassetteError::Write {
+                    path: path.clone(),
+                    source,
+                })
         })?;
         let whole = file
             .metadata()

@@ -441,19 +441,27 @@ pub fn save_with(
     contents: &[u8],
     durability: Durability,
 ) -> Result<(), CassetteError> {
-    write_new(path, durability, false, |file| file.write_all(contents)).map(drop)
+    write_new(path, durability, false, |file| {
+        file.write_all(contents)
+            .map_err(|source| CassetteError::Write {
+                path: path.to_owned(),
+                source,
+            })
+    })
+    .map(drop)
 }
 
 /// Replaces `path` atomically, as [`save_with`] does, with what `write` puts in the new file,
-/// and hands the file back, open to read and to write (only at its end when `append`).
+/// and hands the file back, open to read and to write (only at its end when `append`). When
+/// `write` fails, `path` is left as it was.
 ///
 /// # Errors
-/// [`CassetteError::Write`] naming `path`, also when `write` fails.
-pub(super) fn write_new(
+/// [`CassetteError::Write`] naming `path`, or what `write` returned.
+pub fn write_new(
     path: &Path,
     durability: Durability,
     append: bool,
-    write: impl FnOnce(&mut fs::File) -> io::Result<()>,
+    write: impl FnOnce(&mut fs::File) -> Result<(), CassetteError>,
 ) -> Result<fs::File, CassetteError> {
     let write_err = |source| CassetteError::Write {
         path: path.to_owned(),
@@ -478,7 +486,7 @@ pub(super) fn write_new(
             .set_permissions(permissions)
             .map_err(write_err)?;
     }
-    write(temp.as_file_mut()).map_err(write_err)?;
+    write(temp.as_file_mut())?;
     if durability == Durability::Synced {
         temp.as_file().sync_all().map_err(write_err)?;
     }
