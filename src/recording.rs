@@ -268,10 +268,10 @@ impl Recorder {
             }
             let mut read = 0;
             if let Some(open) = &log.open {
-                read = push_logged(open.lines()?, open.path(), 0, &mut text)?;
+                read = push_logged(open.lines()?, open.path(), 0, &mut text, &write_err)?;
             }
             let log_path = recording_log_path(&self.path);
-            push_logged(&log.unwritten[..], &log_path, read, &mut text)?;
+            push_logged(&log.unwritten[..], &log_path, read, &mut text, &write_err)?;
             text.finish()
                 .and_then(|mut out| out.flush())
                 .map_err(write_err)
@@ -305,12 +305,13 @@ struct Log {
 /// them; `after` lines of the log at `path` came before) onto `file`, as they stand in the
 /// cassette, settled for review: [`PRINTED_AT_A_TIME`] at a time, each part printed on every
 /// core ([`crate::worker::map_on_cores`]), since shutdown waits for them. Returns how many
-/// lines it read.
+/// lines it read. Errors writing `file` are made with `write_err`.
 fn push_logged(
     mut lines: impl BufRead,
     path: &Path,
     after: usize,
     file: &mut FileText<impl Write>,
+    write_err: &impl Fn(io::Error) -> CassetteError,
 ) -> Result<usize, CassetteError> {
     let mut read = after;
     loop {
@@ -348,10 +349,7 @@ fn push_logged(
                 column: err.column(),
                 message: crate::cassette::store::strip_position(&err.to_string()),
             })?;
-            file.push(&text).map_err(|source| CassetteError::Write {
-                path: path.to_owned(),
-                source,
-            })?;
+            file.push(&text).map_err(write_err)?;
         }
     }
 }
@@ -783,12 +781,24 @@ mod tests {
         }
     }
 
+    /// For writing to memory, which does not fail.
+    fn unused(source: std::io::Error) -> CassetteError {
+        panic!("{source}")
+    }
+
     #[test]
     fn a_long_log_is_read_back_in_parts_in_order() {
         let count = u16::try_from(2 * PRINTED_AT_A_TIME + 5).unwrap();
         let (lines, expected) = logged_lines(count);
         let mut file = FileText::new(&empty_snapshot(), Vec::new()).unwrap();
-        let read = push_logged(&lines[..], Path::new("c.json.recording"), 0, &mut file).unwrap();
+        let read = push_logged(
+            &lines[..],
+            Path::new("c.json.recording"),
+            0,
+            &mut file,
+            &unused,
+        )
+        .unwrap();
         assert_eq!(read, usize::from(count));
         assert_eq!(String::from_utf8(file.finish().unwrap()).unwrap(), expected);
     }
@@ -798,9 +808,15 @@ mod tests {
         let (mut lines, _) = logged_lines(3);
         lines.extend_from_slice(b"{\"request\":1}\n");
         let mut file = FileText::new(&empty_snapshot(), Vec::new()).unwrap();
-        let err = push_logged(&lines[..], Path::new("c.json.recording"), 10, &mut file)
-            .unwrap_err()
-            .to_string();
+        let err = push_logged(
+            &lines[..],
+            Path::new("c.json.recording"),
+            10,
+            &mut file,
+            &unused,
+        )
+        .unwrap_err()
+        .to_string();
         // 10 lines before these, the header line, then the fourth.
         assert!(err.starts_with("cassette c.json.recording:15:"), "{err}");
     }
