@@ -52,9 +52,10 @@
 //!   directory). The journal's `dropped` counter is read from `GET /__ghes-vcr/health` before
 //!   it is stopped.
 //! - `record`: `ghes-vcr record --mode all --no-journal` in front of the baseline, with a
-//!   temporary cassette. Every request (warm-up included) is recorded: each is on disk (appended
-//!   to the cassette's recording log, or in a whole-file save when the log has outgrown the
-//!   cassette) before its answer is sent, so this one measures the disk as much as the proxy.
+//!   temporary cassette. Every request (warm-up included) is recorded: each is on disk
+//!   (appended to the cassette's recording log) before its answer is sent, so this one measures
+//!   the disk as much as the proxy. The log reaches about 1 GB in a default run; the whole
+//!   cassette is written once, when the recorder stops (an exit over 2 s is reported).
 //! - `record-journal`: the same with `--journal DIR` (a fresh temporary directory).
 //!
 //! Besides each row's ratios to the baseline, the report prints each journal's on/off
