@@ -193,10 +193,21 @@ impl Recorder {
             let error = if log.open.is_none() && log.unwritten.is_empty() {
                 None
             } else if closed {
-                self.write_whole(&mut log).err().inspect(|_| {
-                    // Then at least the log holds every interaction.
-                    let _ = self.write_log(&mut log);
-                })
+                match self.write_whole(&mut log) {
+                    // Only now: until the file holds them, the log's interactions live there.
+                    Ok(()) => {
+                        if let Err(err) = remove_recording_log(&self.path) {
+                            // The file is whole; a log left beside it no longer applies.
+                            tracing::warn!(cassette.path = %self.path.display(), cause = %crate::error::chain(&err), "the cassette is written whole, but its recording log could not be removed; it no longer applies to the cassette and can be deleted");
+                        }
+                        None
+                    }
+                    Err(err) => {
+                        // Then at least the log holds every interaction.
+                        let _ = self.write_log(&mut log);
+                        Some(err)
+                    }
+                }
             } else {
                 self.write_log(&mut log).err()
             };
@@ -253,7 +264,7 @@ impl Recorder {
     }
 
     /// Writes the cassette whole (synced), with every interaction settled for review (this
-    /// run's read back from the log), and removes the log it replaces.
+    /// run's read back from the log), and closes the log, which it replaces.
     fn write_whole(&self, log: &mut Log) -> Result<(), CassetteError> {
         let write_err = |source| CassetteError::Write {
             path: self.path.clone(),
@@ -276,9 +287,9 @@ impl Recorder {
                 .and_then(|mut out| out.flush())
                 .map_err(write_err)
         })?;
-        // Only now: until the file holds them, the log's interactions live there.
+        // Closed before the log is removed.
         log.open = None;
-        remove_recording_log(&self.path)
+        Ok(())
     }
 }
 
