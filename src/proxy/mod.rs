@@ -112,7 +112,7 @@ impl Proxy {
         // What the path decides, read before the request moves on (no copy of it is kept).
         let path = request.uri().path();
         if path.starts_with(ADMIN_PREFIX) {
-            return admin::handle(self, request).await;
+            return Box::pin(admin::handle(self, request)).await;
         }
         let operation = crate::operations::operation(method.as_str(), path);
         let streamed = !self.scope.is_in_scope(path);
@@ -134,7 +134,7 @@ impl Proxy {
         });
         let (response, exchange) = match &self.forwarder {
             Some(forwarder) if streamed => (
-                self.stream_through(forwarder, request, &origin, forwarded.as_ref())
+                Box::pin(self.stream_through(forwarder, request, &origin, forwarded.as_ref()))
                     .await,
                 None,
             ),
@@ -254,6 +254,30 @@ impl Proxy {
             );
             return (response, None);
         };
+        // Boxed: the forwarding half's state is most of this future's size, and replay, which
+        // never forwards, would move it around with every request otherwise.
+        Box::pin(self.forward_and_answer(
+            forwarder,
+            original,
+            captured,
+            request_size,
+            origin,
+            forwarded,
+        ))
+        .await
+    }
+
+    /// Forwards an in-scope request, records and journals the exchange, and answers with the
+    /// upstream's answer (own origin, deprecation headers).
+    async fn forward_and_answer(
+        &self,
+        forwarder: &Forwarder,
+        original: Secret<(http::request::Parts, Bytes)>,
+        mut captured: RecordedRequest,
+        request_size: usize,
+        origin: &Origin,
+        forwarded: Option<&Forwarded>,
+    ) -> (Response<ProxyBody>, Option<Exchange>) {
         let (parts, body) = original.into_inner();
         match self
             .forward_buffered(forwarder, &parts, body, &captured, forwarded)
