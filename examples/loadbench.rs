@@ -61,9 +61,8 @@
 //! Besides each row's ratios to the baseline, the report prints each journal's on/off
 //! throughput (`passthrough-journal` ÷ `passthrough`, `record-journal` ÷ `record`) and record's
 //! throughput as a share of passthrough's (`record` ÷ `passthrough`), and passthrough's against
-//! each reference (`passthrough` ÷ `hyper-proxy`, `passthrough` ÷ `nginx`), directly and with
-//! each first divided by its own baseline slices; and, at 1 connection, the p50 latency that
-//! passthrough adds next to the one each reference adds.
+//! each reference (`passthrough` ÷ `hyper-proxy`, `passthrough` ÷ `nginx`); and, at 1
+//! connection, the p50 latency that passthrough adds next to the one each reference adds.
 //!
 //! Each ghes-vcr is a separate process started from the built binary (`target/release/ghes-vcr`,
 //! next to this example's directory) with a cleared environment plus `HOME=<temp dir>`, on
@@ -107,21 +106,25 @@
 //! sorted list; the single requests around the load (probes, the health reads, recording the
 //! replay cassette) always go through the hyper client.
 //!
-//! Targets run one at a time, never two loads at once; for each, every connection count in
-//! `--connections` (default 1 and 64) is measured in turn. The machine's speed moves during a
-//! run (other tenants of the host, CPU boost, which cores the threads land on: on the 2-core
-//! reference machine the bare server's throughput varied 2–3× between consecutive 5 s runs),
-//! so a proxy is not compared with a baseline measured minutes earlier. Instead, after a
-//! warm-up (`--warmup`, unmeasured, baseline then proxy), the measured `--duration` is cut into
-//! `--slices` slices that alternate with baseline slices of the same length (with the hyper
-//! client, the connections to each staying open from slice to slice): baseline, proxy,
-//! baseline, proxy, … Each slice ends when its last answer is in (with wrk, when its wrk run
-//! has exited), so two loads never overlap. The proxy row's ratios divide by the
-//! baseline slices that alternated with it; the baseline rows gather all baseline slices of the
-//! run, and the report prints how far apart the fastest and slowest baseline slices were. With
-//! the defaults (2 connection counts × 7 proxies, nginx included, × (1 s warm-up × 2 + 5 s × 2))
-//! the run takes about four minutes.
-//!
+//! Every target is started first (each ghes-vcr, the hyper-proxy and nginx a process of its
+//! own) and stays up for the whole run; loads never overlap: one target is under load at a
+//! time. The machine's speed moves during a run (other tenants of the host, CPU boost, which
+//! cores the threads land on: on the 2-core reference machine the bare server's throughput
+//! varied 1.4–1.7× between 1-second slices of one run), so no target is compared with another
+//! measured minutes earlier. For each connection count in `--connections` (default 1 and 64),
+//! every target is warmed up in turn (`--warmup`, unmeasured), then the measured `--duration`
+//! is cut into `--slices` slices, and the targets take turns slice by slice: baseline, replay,
+//! passthrough, …, record-journal, baseline, replay, … (with the hyper client, the
+//! connections to each stay open from slice to slice; ghes-vcr runs with
+//! `--client-header-timeout 1h` and nginx with `keepalive_timeout 1h` so that they wait idle
+//! meanwhile). Each slice ends when its last answer is in (with wrk, when its wrk run has
+//! exited). Every row's ratios divide by the baseline's slices of the same rounds, and the
+//! ratios between two targets (a journal on and off, record and passthrough) divide figures
+//! sampled over the same stretch of the run, so the machine's drift cancels out of them too.
+//! The report prints how far apart the fastest and slowest baseline slices were. With the
+//! defaults (2 connection counts × 8 targets, nginx included, × (1 s warm-up + 5 s)) the run
+//! takes about two minutes.
+
 //! # Reading the results
 //!
 //! The load generator, the baseline server and the proxy under test all share the same machine
@@ -163,6 +166,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 
+/// What ghes-vcr's `--client-header-timeout` is set to (nginx's `keepalive_timeout` alike): the
+/// connections a target keeps from slice to slice wait idle while the other targets take their
+/// turns, and must not be answered `408` and closed meanwhile.
+const IDLE_BETWEEN_SLICES: &str = "1h";
+
 /// The path every target answers.
 const PATH: &str = "/api/v3/authorizations";
 /// A request taking longer than this counts as an error (and its connection is dropped).
@@ -199,15 +207,17 @@ References (each in front of the baseline, like passthrough, and measured the sa
     after_long_help = REFERENCES_HELP
 )]
 struct Args {
-    /// How long each (target, connection count) pair is measured, after the warm-up.
+    /// How long each (target, connection count) pair is measured, after the warm-up, in
+    /// slices that take turns with the other targets'.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     duration: Duration,
 
-    /// How long each pair runs before measuring starts.
+    /// How long each pair runs, unmeasured, before measuring starts.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     warmup: Duration,
 
-    /// Into how many slices the measured duration is cut; proxy and baseline slices alternate.
+    /// Into how many slices the measured duration is cut; the targets' slices, the baseline's
+    /// among them, take turns.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     slices: u32,
 
@@ -324,9 +334,8 @@ const NGINX_SKIPPED: &str =
     "not found on PATH, in /usr/sbin or in /usr/local/sbin; skipped (Debian: apt-get install nginx)";
 
 /// The targets to run, in [`Target::ALL`]'s order: those `--only` names, or every one, nginx
-/// only when it is installed (`has_nginx`). The baseline is measured on its own only when no
-/// proxy is; otherwise its row is made of the baseline slices that alternate with every
-/// proxy's slices.
+/// only when it is installed (`has_nginx`). The baseline always runs: its slices take turns
+/// with the targets' slices.
 ///
 /// # Errors
 ///
@@ -414,7 +423,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         println!("warning:  this example is a debug build; run it with --release");
     }
     println!(
-        "load:     closed loop, GET {PATH}, HTTP/1.1 keep-alive, one connection per worker; per row {} warm-up, then {} measured in {} slices alternating with baseline slices",
+        "load:     closed loop, GET {PATH}, HTTP/1.1 keep-alive, one connection per worker; per row {} warm-up, then {} measured in {} slices, every target's taking turns with the others' and the baseline's",
         humantime::format_duration(args.warmup),
         humantime::format_duration(args.duration),
         args.slices
@@ -463,10 +472,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
     println!();
 
     let baseline_answer = show_probe(&load_rt, Target::Baseline, baseline.addr, &load, None)?;
-    let mut results: Vec<Row> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
+    // Every target is started first and stays up for the whole run: their slices then take
+    // turns with each other's and the baseline's (see the module documentation).
+    let mut running: Vec<(Target, Option<Proxy>)> = Vec::new();
     for &target in &targets {
-        let mut proxy = match target {
+        let proxy = match target {
             Target::Baseline => None,
             Target::Replay => {
                 let cassette = home.path().join("replay.json");
@@ -486,6 +497,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
                         path_arg(&cassette)?,
                         "--listen",
                         "127.0.0.1:0",
+                        "--client-header-timeout",
+                        IDLE_BETWEEN_SLICES,
                         "--no-journal",
                     ],
                     home.path(),
@@ -500,6 +513,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
                     &upstream,
                     "--listen",
                     "127.0.0.1:0",
+                    "--client-header-timeout",
+                    IDLE_BETWEEN_SLICES,
                     "--no-journal",
                 ],
                 home.path(),
@@ -520,6 +535,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
                         &upstream,
                         "--listen",
                         "127.0.0.1:0",
+                        "--client-header-timeout",
+                        IDLE_BETWEEN_SLICES,
                         "--journal",
                         path_arg(&journal)?,
                     ],
@@ -544,35 +561,60 @@ fn run(args: &Args) -> anyhow::Result<()> {
                     path_arg(&cassette)?,
                     "--listen",
                     "127.0.0.1:0",
+                    "--client-header-timeout",
+                    IDLE_BETWEEN_SLICES,
                 ];
                 command.extend(journal_args);
                 Some(Proxy::start(&binary, target.name(), &command, home.path())?)
             }
         };
         let addr = proxy.as_ref().map_or(baseline.addr, |p| p.addr);
-
         if target != Target::Baseline {
             show_probe(&load_rt, target, addr, &load, Some(&baseline_answer))?;
         }
-
-        for &connections in &args.connections {
-            // The machine's speed drifts (other tenants, CPU boost, which core a thread
-            // lands on), so a proxy is measured in slices that alternate with slices of
-            // the baseline, and its ratios divide by those baseline slices.
-            let paired = (target != Target::Baseline).then_some(baseline.addr);
-            let (outcome, paired) = load_rt
-                .block_on(measure(addr, paired, connections, &load))
-                .with_context(|| {
-                    format!("measuring {} at {connections} connections", target.name())
-                })?;
+        running.push((target, proxy));
+    }
+    let measured: Vec<(Target, SocketAddr)> = running
+        .iter()
+        .filter(|(target, _)| *target != Target::Baseline)
+        .map(|(target, proxy)| (*target, proxy.as_ref().map_or(baseline.addr, |p| p.addr)))
+        .collect();
+    let mut addrs = vec![baseline.addr];
+    addrs.extend(measured.iter().map(|(_, addr)| *addr));
+    let mut results: Vec<Row> = Vec::new();
+    for &connections in &args.connections {
+        // The machine's speed drifts (other tenants, CPU boost, which core a thread lands
+        // on), so the targets are measured in slices that take turns, the baseline's among
+        // them, and every ratio divides figures sampled over the same stretch.
+        let mut outcomes = load_rt
+            .block_on(measure(&addrs, connections, &load))
+            .with_context(|| format!("measuring at {connections} connections"))?
+            .into_iter();
+        let base = outcomes.next().context("no baseline outcome")?;
+        for ((target, _), outcome) in measured.iter().zip(outcomes) {
             results.push(Row {
-                target,
+                target: *target,
                 connections,
                 outcome,
-                baseline: paired,
+                baseline: Some(base.clone()),
             });
         }
+        results.push(Row {
+            target: Target::Baseline,
+            connections,
+            outcome: base,
+            baseline: None,
+        });
+    }
+    // Grouped by target, in the order they were named, as the report prints them.
+    let order = |target: Target| {
+        std::iter::once(Target::Baseline)
+            .chain(targets.iter().copied())
+            .position(|t| t == target)
+    };
+    results.sort_by_key(|row| (order(row.target), row.connections));
 
+    for (target, mut proxy) in running {
         if let Some(proxy) = proxy.as_mut() {
             if matches!(
                 target,
@@ -618,7 +660,6 @@ fn run(args: &Args) -> anyhow::Result<()> {
         }
     }
     baseline.stop();
-    results.splice(0..0, baseline_rows(&results, &args.connections));
     if args.only.is_empty() || args.only.contains(&Target::Replay) {
         match load_rt.block_on(samples_memory(&binary, home.path(), &load)) {
             Ok(memory) => {
@@ -1161,7 +1202,7 @@ impl Nginx {
         json!({
             "program": self.program.display().to_string(),
             "version": self.version,
-            "config": "worker_processes auto; worker_connections 4096; upstream keepalive 64; keepalive_requests 1000000 (client and upstream side); proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering on; access_log on",
+            "config": "worker_processes auto; worker_connections 4096; upstream keepalive 64; keepalive_requests 1000000 (client and upstream side); keepalive_timeout 1h; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering on; access_log on",
         })
     }
 
@@ -1221,8 +1262,9 @@ fn free_port() -> anyhow::Result<u16> {
 /// default is a new HTTP/1.0 connection per request, which no proxy worth comparing does),
 /// keeps every connection for the whole run (`keepalive_requests`: by default nginx closes
 /// one after 1,000 requests, on both sides, which neither ghes-vcr nor the baseline does, so
-/// its row would pay for handshakes the others do not), and logs every exchange, since
-/// passthrough does too.
+/// its row would pay for handshakes the others do not), keeps an idle client connection
+/// while the other targets take their slices (`keepalive_timeout`, 75 s by default), and logs
+/// every exchange, since passthrough does too.
 fn nginx_config(dir: &Path, port: u16, upstream: SocketAddr) -> String {
     let path = |name: &str| format!("\"{}\"", dir.join(name).display());
     format!(
@@ -1239,6 +1281,7 @@ events {{
 http {{
     access_log {access_log};
     keepalive_requests 1000000;
+    keepalive_timeout 1h;
     client_body_temp_path {client_body};
     proxy_temp_path {proxy};
     fastcgi_temp_path {fastcgi};
@@ -1956,53 +1999,41 @@ impl<'a> Load<'a> {
     }
 }
 
-/// Measures `target` at `connections`: a warm-up, then `load.slices` slices of
-/// `load.duration / slices` each. With a `baseline`, each target slice is preceded by a
-/// baseline slice of the same length (and the warm-up covers both), so both are sampled over
-/// the same stretch of the machine's ups and downs. Returns (target, baseline) outcomes.
+/// Measures every target in `targets` at `connections`: a warm-up of each in turn, then
+/// `load.slices` rounds in which each target takes one slice of `load.duration / slices`, in
+/// the order given, so every target is sampled over the same stretch of the machine's ups and
+/// downs. Returns one outcome per target, in that order.
 ///
 /// # Errors
 ///
 /// When a wrk slice fails (see [`Load::slice`]).
 async fn measure(
-    target: SocketAddr,
-    baseline: Option<SocketAddr>,
+    targets: &[SocketAddr],
     connections: usize,
     load: &LoadSpec,
-) -> anyhow::Result<(Outcome, Option<Outcome>)> {
-    let mut target_load = Load::new(target, connections, load);
-    let mut baseline_load = baseline.map(|addr| Load::new(addr, connections, load));
-    if let Some(pool) = baseline_load.as_mut() {
-        pool.slice(load.warmup, false)
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut loads: Vec<Load<'_>> = targets
+        .iter()
+        .map(|&addr| Load::new(addr, connections, load))
+        .collect();
+    for (index, target) in loads.iter_mut().enumerate() {
+        target
+            .slice(load.warmup, false)
             .await
-            .context("baseline warm-up")?;
+            .with_context(|| format!("warm-up of target {}", index + 1))?;
     }
-    target_load
-        .slice(load.warmup, false)
-        .await
-        .context("warm-up")?;
-
     let slice = load.duration / load.slices;
-    let mut target_outcome = Outcome::default();
-    let mut baseline_outcome = baseline_load.as_ref().map(|_| Outcome::default());
-    for index in 1..=load.slices {
-        if let (Some(pool), Some(outcome)) = (baseline_load.as_mut(), baseline_outcome.as_mut()) {
-            let done = pool
+    let mut outcomes: Vec<Outcome> = targets.iter().map(|_| Outcome::default()).collect();
+    for round in 1..=load.slices {
+        for (index, (target, outcome)) in loads.iter_mut().zip(&mut outcomes).enumerate() {
+            let done = target
                 .slice(slice, true)
                 .await
-                .with_context(|| format!("baseline slice {index}"))?;
+                .with_context(|| format!("slice {round} of target {}", index + 1))?;
             outcome.absorb(done);
         }
-        let done = target_load
-            .slice(slice, true)
-            .await
-            .with_context(|| format!("slice {index}"))?;
-        target_outcome.absorb(done);
     }
-    Ok((
-        target_outcome.finish(),
-        baseline_outcome.map(Outcome::finish),
-    ))
+    Ok(outcomes.into_iter().map(Outcome::finish).collect())
 }
 
 /// Whether an answer closes its connection (`Connection: close`).
@@ -2508,34 +2539,9 @@ struct Row {
     target: Target,
     connections: usize,
     outcome: Outcome,
-    /// The baseline slices (same connection count) that alternated with this row's slices
+    /// The baseline slices (same connection count) that took turns with this row's slices
     /// (none for the baseline's own rows, whose ratios are 1 by definition).
     baseline: Option<Outcome>,
-}
-
-/// The baseline's own rows: per connection count, all the baseline slices of the run together.
-fn baseline_rows(rows: &[Row], connections: &[usize]) -> Vec<Row> {
-    connections
-        .iter()
-        .filter_map(|&connections| {
-            let mut merged = Outcome::default();
-            let mut any = false;
-            for pass in rows
-                .iter()
-                .filter(|row| row.connections == connections)
-                .filter_map(|row| row.baseline.as_ref())
-            {
-                merged.absorb(pass.clone());
-                any = true;
-            }
-            any.then(|| Row {
-                target: Target::Baseline,
-                connections,
-                outcome: merged.finish(),
-                baseline: None,
-            })
-        })
-        .collect()
 }
 
 impl Row {
@@ -2551,7 +2557,7 @@ struct Report<'a> {
     connections: &'a [usize],
 }
 
-/// One row's figures and their ratios to its alternating baseline slices.
+/// One row's figures and their ratios to the baseline's slices.
 struct Figures {
     rps: f64,
     p50: Option<u32>,
@@ -2639,9 +2645,11 @@ impl Report<'_> {
             );
         }
         println!();
-        println!("×base: ratio to the baseline slices (same connection count) that alternated with this row's slices");
+        println!("×base: ratio to the baseline's slices (same connection count), which took turns with every target's slices");
         println!("+p50 µs: latency added at p50 (this row's p50 − those baseline slices' p50)");
-        println!("baseline rows: all baseline slices of the run together");
+        println!(
+            "baseline rows: the baseline's own slices, from the same rounds as every other row's"
+        );
         for (connections, low, high, slices) in self.baseline_spread() {
             println!(
                 "machine drift: the baseline's {slices} slices with {connections} conns ran at {low:.0}–{high:.0} req/s (max/min {:.2})",
@@ -2654,11 +2662,8 @@ impl Report<'_> {
             if !ratios.is_empty() {
                 println!();
             }
-            for (connections, ratio, normalized) in &ratios {
-                println!(
-                    "{label} throughput, {connections} conns: {ratio:.3} (each ÷ its baseline slices first: {})",
-                    fmt_ratio(*normalized)
-                );
+            for (connections, ratio) in &ratios {
+                println!("{label} throughput, {connections} conns: {ratio:.3}");
             }
         }
         let added = self.added_p50_against_references();
@@ -2705,36 +2710,19 @@ impl Report<'_> {
                     row.connections
                 );
             }
-            if let Some(pass) = row.baseline.as_ref().filter(|pass| pass.errors > 0) {
-                println!(
-                    "baseline slices alternating with {} at {} conns had {} errors: {}",
-                    row.target.name(),
-                    row.connections,
-                    pass.errors,
-                    pass.error_samples.join("; ")
-                );
-            }
         }
     }
 
-    /// One target's throughput divided by another's, per connection count: directly, and with
-    /// each first divided by its own baseline slices (which cancels the machine's drift
-    /// between the two).
-    fn throughput_ratios(&self, top: Target, bottom: Target) -> Vec<(usize, f64, Option<f64>)> {
+    /// One target's throughput divided by another's, per connection count. Their slices took
+    /// turns over the same stretch of the run, so the machine's drift cancels out.
+    fn throughput_ratios(&self, top: Target, bottom: Target) -> Vec<(usize, f64)> {
         self.connections
             .iter()
             .filter_map(|&connections| {
                 let on = self.find(top, connections)?;
                 let off = self.find(bottom, connections)?;
                 let (on_rps, off_rps) = (on.outcome.rps(), off.outcome.rps());
-                if off_rps <= 0.0 {
-                    return None;
-                }
-                let normalized = match (self.figures(on).rps_ratio, self.figures(off).rps_ratio) {
-                    (Some(on), Some(off)) if off > 0.0 => Some(on / off),
-                    _ => None,
-                };
-                Some((connections, on_rps / off_rps, normalized))
+                (off_rps > 0.0).then(|| (connections, on_rps / off_rps))
             })
             .collect()
     }
@@ -2814,7 +2802,7 @@ impl Report<'_> {
                     "added_p50_us": f.added_p50_us,
                     "error_samples": row.outcome.error_samples,
                     "slice_requests_per_second": row.outcome.slice_rps,
-                    "alternating_baseline_slices": row.baseline.as_ref().map(|pass| json!({
+                    "baseline_slices": row.baseline.as_ref().map(|pass| json!({
                         "requests": pass.requests,
                         "errors": pass.errors,
                         "requests_per_second": pass.rps(),
@@ -2831,11 +2819,7 @@ impl Report<'_> {
             let ratios: serde_json::Map<String, Value> = self
                 .throughput_ratios(top, bottom)
                 .into_iter()
-                .map(|(connections, ratio, normalized)| {
-                    let value =
-                        json!({"direct": ratio, "each_divided_by_its_baseline_slices": normalized});
-                    (connections.to_string(), value)
-                })
+                .map(|(connections, ratio)| (connections.to_string(), json!(ratio)))
                 .collect();
             comparisons.insert(key.to_owned(), Value::Object(ratios));
         }
@@ -3184,6 +3168,48 @@ mod tests {
         let (outcome, _) = worker(addr, Arc::new(HeaderMap::new()), None, end, true).await;
         assert_eq!(outcome.errors, 0, "{:?}", outcome.error_samples);
         assert!(outcome.requests >= 2, "{} requests", outcome.requests);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn targets_take_turns_slice_by_slice_and_never_overlap() {
+        // Two servers noting when each request reached them.
+        let seen: Arc<Mutex<Vec<(Instant, usize)>>> = Arc::default();
+        let mut addrs = Vec::new();
+        for server in 0..2 {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            addrs.push(listener.local_addr().expect("address"));
+            let seen = Arc::clone(&seen);
+            tokio::spawn(serve_each(listener, move |_request| {
+                seen.lock().expect("lock").push((Instant::now(), server));
+                async { Response::new(Full::new(Bytes::from_static(b"{}"))) }
+            }));
+        }
+        let args = Args::try_parse_from([
+            "loadbench",
+            "--warmup",
+            "100ms",
+            "--duration",
+            "600ms",
+            "--slices",
+            "3",
+        ])
+        .expect("arguments");
+        let load = LoadSpec::new(&args, LoadGenerator::Hyper);
+        let outcomes = measure(&addrs, 4, &load).await.expect("measured");
+
+        assert_eq!(outcomes.len(), 2);
+        for outcome in &outcomes {
+            assert_eq!(outcome.slice_rps.len(), 3, "one measured slice per round");
+            assert!(outcome.requests > 0);
+            assert_eq!(outcome.errors, 0, "{:?}", outcome.error_samples);
+        }
+        // In time order, the requests form one run per slice: the two warm-ups, then three
+        // rounds of two slices.
+        let mut seen = seen.lock().expect("lock").clone();
+        seen.sort_by_key(|(at, _)| *at);
+        let mut turns: Vec<usize> = seen.iter().map(|(_, server)| *server).collect();
+        turns.dedup();
+        assert_eq!(turns, [0, 1, 0, 1, 0, 1, 0, 1]);
     }
 
     /// A baseline server on 127.0.0.1:0 in this test's runtime: its address and the body it
