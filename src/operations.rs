@@ -7,18 +7,34 @@ use crate::scope::api_path;
 /// outside the deprecated API. `POST /authorizations/{id}` is GHES's alias of the update.
 pub fn operation(method: &str, path: &str) -> Option<&'static str> {
     let path = api_path(path);
-    let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
-    // At most four segments matter; a longer path is no operation (and allocates nothing: this
-    // runs for every request).
+    // Byte by byte: this runs for every request, and `str::split`'s searchers cost more than
+    // the whole of it on a path this short.
+    let path = path
+        .as_bytes()
+        .iter()
+        .position(|&byte| byte == b'?')
+        .map_or(path, |query| &path[..query])
+        .trim_end_matches('/')
+        .trim_start_matches('/');
+    // At most four segments matter; a longer path is no operation (and allocates nothing).
     let mut segments = [""; 4];
     let mut count = 0;
-    for segment in path.trim_start_matches('/').split('/') {
-        *segments.get_mut(count)? = segment;
-        count += 1;
+    let mut start = 0;
+    for (at, &byte) in path.as_bytes().iter().enumerate() {
+        if byte == b'/' {
+            *segments.get_mut(count)? = &path[start..at];
+            count += 1;
+            start = at + 1;
+        }
     }
-    let method = ["GET", "POST", "PATCH", "PUT", "DELETE"]
-        .into_iter()
-        .find(|known| method.eq_ignore_ascii_case(known))?;
+    *segments.get_mut(count)? = &path[start..];
+    count += 1;
+    let method = match method {
+        "GET" | "POST" | "PATCH" | "PUT" | "DELETE" => method,
+        _ => ["GET", "POST", "PATCH", "PUT", "DELETE"]
+            .into_iter()
+            .find(|known| method.eq_ignore_ascii_case(known))?,
+    };
     let name = match (method, &segments[..count]) {
         ("GET", ["authorizations"]) => "oauth-authorizations/list-authorizations",
         ("POST", ["authorizations"]) => "oauth-authorizations/create-authorization",
@@ -85,6 +101,14 @@ mod tests {
             "a trailing slash and a query change nothing"
         );
         assert_eq!(operation("PUT", "/authorizations/clients/a/b/c"), None);
+        assert_eq!(
+            operation("get", "/applications/grants/3"),
+            Some("oauth-authorizations/get-grant"),
+            "methods in any case"
+        );
+        assert_eq!(operation("PUT", "/authorizations/1"), None);
+        assert_eq!(operation("GET", "/applications/grants/3/x"), None);
+        assert_eq!(operation("GET", "/applications"), None);
         assert_eq!(operation("GET", "/authorizations//1"), None);
         assert_eq!(operation("GET", ""), None);
         assert_eq!(operation("GET", "/api/v3/user"), None);
