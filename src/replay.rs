@@ -569,12 +569,17 @@ impl JournalCopy {
     }
 }
 
+/// Match keys → their tracks, hashed with foldhash rather than SipHash: every request hashes
+/// its key, and only a cassette's keys are ever inserted, so no request can fill the table with
+/// collisions.
+type Index = foldhash::HashMap<String, Track>;
+
 /// A set being built: prepared interactions indexed by fingerprint in the order added, and the
 /// first that could not be prepared.
 #[derive(Default)]
 struct Indexer {
     entries: Vec<Entry>,
-    index: HashMap<String, Track>,
+    index: Index,
     synthetic: HashMap<String, String>,
     failed: Option<CassetteError>,
 }
@@ -753,7 +758,7 @@ pub struct ReplaySet {
     /// What the user named (`--cassette`), for messages.
     origin_paths: Vec<PathBuf>,
     entries: Vec<Entry>,
-    index: HashMap<String, Track>,
+    index: Index,
     rules: MatchRules,
     /// SHA-256 of each synthesized token → the recorded `hashed_token` it stands for.
     synthetic: HashMap<String, String>,
