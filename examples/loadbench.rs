@@ -123,7 +123,7 @@
 //! sampled over the same stretch of the run, so the machine's drift cancels out of them too.
 //! The report prints how far apart the fastest and slowest baseline slices were. With the
 //! defaults (2 connection counts × 8 targets, nginx included, × (1 s warm-up + 5 s)) the run
-//! takes about two minutes.
+//! takes about two and a half minutes.
 
 //! # Reading the results
 //!
