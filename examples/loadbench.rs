@@ -110,7 +110,7 @@
 //! own) and stays up for the whole run; loads never overlap: one target is under load at a
 //! time. The machine's speed moves during a run (other tenants of the host, CPU boost, which
 //! cores the threads land on: on the 2-core reference machine the bare server's throughput
-//! varied 1.4–1.7× between 1-second slices of one run), so no target is compared with another
+//! varied 1.1–1.7× between 1-second slices of one run), so no target is compared with another
 //! measured minutes earlier. For each connection count in `--connections` (default 1 and 64),
 //! every target is warmed up in turn (`--warmup`, unmeasured), then the measured `--duration`
 //! is cut into `--slices` slices, and the targets take turns slice by slice: baseline, replay,
@@ -579,15 +579,15 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .filter(|(target, _)| *target != Target::Baseline)
         .map(|(target, proxy)| (*target, proxy.as_ref().map_or(baseline.addr, |p| p.addr)))
         .collect();
-    let mut addrs = vec![baseline.addr];
-    addrs.extend(measured.iter().map(|(_, addr)| *addr));
+    let mut turns = vec![(Target::Baseline.name(), baseline.addr)];
+    turns.extend(measured.iter().map(|(target, addr)| (target.name(), *addr)));
     let mut results: Vec<Row> = Vec::new();
     for &connections in &args.connections {
         // The machine's speed drifts (other tenants, CPU boost, which core a thread lands
         // on), so the targets are measured in slices that take turns, the baseline's among
         // them, and every ratio divides figures sampled over the same stretch.
         let mut outcomes = load_rt
-            .block_on(measure(&addrs, connections, &load))
+            .block_on(measure(&turns, connections, &load))
             .with_context(|| format!("measuring at {connections} connections"))?
             .into_iter();
         let base = outcomes.next().context("no baseline outcome")?;
@@ -1999,37 +1999,37 @@ impl<'a> Load<'a> {
     }
 }
 
-/// Measures every target in `targets` at `connections`: a warm-up of each in turn, then
-/// `load.slices` rounds in which each target takes one slice of `load.duration / slices`, in
-/// the order given, so every target is sampled over the same stretch of the machine's ups and
-/// downs. Returns one outcome per target, in that order.
+/// Measures every target in `targets` (its name, for errors, and its address) at `connections`:
+/// a warm-up of each in turn, then `load.slices` rounds in which each target takes one slice of
+/// `load.duration / slices`, in the order given, so every target is sampled over the same
+/// stretch of the machine's ups and downs. Returns one outcome per target, in that order.
 ///
 /// # Errors
 ///
 /// When a wrk slice fails (see [`Load::slice`]).
 async fn measure(
-    targets: &[SocketAddr],
+    targets: &[(&str, SocketAddr)],
     connections: usize,
     load: &LoadSpec,
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut loads: Vec<Load<'_>> = targets
         .iter()
-        .map(|&addr| Load::new(addr, connections, load))
+        .map(|&(_, addr)| Load::new(addr, connections, load))
         .collect();
-    for (index, target) in loads.iter_mut().enumerate() {
+    for (target, (name, _)) in loads.iter_mut().zip(targets) {
         target
             .slice(load.warmup, false)
             .await
-            .with_context(|| format!("warm-up of target {}", index + 1))?;
+            .with_context(|| format!("{name}'s warm-up"))?;
     }
     let slice = load.duration / load.slices;
     let mut outcomes: Vec<Outcome> = targets.iter().map(|_| Outcome::default()).collect();
     for round in 1..=load.slices {
-        for (index, (target, outcome)) in loads.iter_mut().zip(&mut outcomes).enumerate() {
+        for ((target, outcome), (name, _)) in loads.iter_mut().zip(&mut outcomes).zip(targets) {
             let done = target
                 .slice(slice, true)
                 .await
-                .with_context(|| format!("slice {round} of target {}", index + 1))?;
+                .with_context(|| format!("{name}'s slice {round}"))?;
             outcome.absorb(done);
         }
     }
@@ -3174,10 +3174,10 @@ mod tests {
     async fn targets_take_turns_slice_by_slice_and_never_overlap() {
         // Two servers noting when each request reached them.
         let seen: Arc<Mutex<Vec<(Instant, usize)>>> = Arc::default();
-        let mut addrs = Vec::new();
+        let mut turns = Vec::new();
         for server in 0..2 {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            addrs.push(listener.local_addr().expect("address"));
+            turns.push(("server", listener.local_addr().expect("address")));
             let seen = Arc::clone(&seen);
             tokio::spawn(serve_each(listener, move |_request| {
                 seen.lock().expect("lock").push((Instant::now(), server));
@@ -3195,7 +3195,7 @@ mod tests {
         ])
         .expect("arguments");
         let load = LoadSpec::new(&args, LoadGenerator::Hyper);
-        let outcomes = measure(&addrs, 4, &load).await.expect("measured");
+        let outcomes = measure(&turns, 4, &load).await.expect("measured");
 
         assert_eq!(outcomes.len(), 2);
         for outcome in &outcomes {
