@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::capture::{Capture, CapturedAnswer};
+use crate::cassette::recording_log::malformed_line;
 use crate::cassette::{
     format, recording_log_path, remove_recording_log, save_with, write_new, Body, Cassette,
     CassetteError, Durability, Interaction, RecordedRequest, RecordingLog, RecordingLogHeader,
@@ -353,13 +354,8 @@ fn push_logged(
             })
         });
         for (index, text) in printed.into_iter().flatten().enumerate() {
-            let text = text.map_err(|err| CassetteError::Malformed {
-                path: path.to_owned(),
-                // After the header line.
-                line: first + index + 2,
-                column: err.column(),
-                message: crate::cassette::store::strip_position(&err.to_string()),
-            })?;
+            // After the header line.
+            let text = text.map_err(|err| malformed_line(path, first + index + 2, &err))?;
             file.push(&text).map_err(write_err)?;
         }
     }
@@ -792,6 +788,19 @@ mod tests {
         }
     }
 
+    /// What `logged` stands for as an interaction, with `body` as its answer's body.
+    fn as_interaction(logged: &Logged, body: Body) -> Interaction {
+        Interaction {
+            request: logged.request.clone(),
+            response: RecordedResponse {
+                status: logged.answer.status,
+                headers: logged.answer.header_pairs(),
+                body,
+            },
+            latency_ms: logged.latency_ms,
+        }
+    }
+
     /// For writing to memory, which does not fail.
     fn unused(source: std::io::Error) -> CassetteError {
         panic!("{source}")
@@ -847,16 +856,10 @@ mod tests {
             logged.write_line(&mut line);
             let mut read: Interaction = serde_json::from_slice(&line).unwrap();
             read.response.body = read.response.body.settled();
-            let expected = Interaction {
-                request: logged.request.clone(),
-                response: RecordedResponse {
-                    status: logged.answer.status,
-                    headers: logged.answer.header_pairs(),
-                    body: logged.answer.body.clone().settled(),
-                },
-                latency_ms: logged.latency_ms,
-            };
-            assert_eq!(read, expected);
+            assert_eq!(
+                read,
+                as_interaction(&logged, logged.answer.body.clone().settled())
+            );
             assert_eq!(read.response.headers.len(), 3);
             assert_eq!(read.response.headers[1], ("x-empty".into(), String::new()));
         }
@@ -907,18 +910,10 @@ mod tests {
             };
             let mut line = Vec::new();
             logged.write_line(&mut line);
-            let as_interaction = Interaction {
-                request: logged.request.clone(),
-                response: RecordedResponse {
-                    status: logged.answer.status,
-                    headers: logged.answer.header_pairs(),
-                    body: logged.answer.body.clone(),
-                },
-                latency_ms: logged.latency_ms,
-            };
             assert_eq!(
                 String::from_utf8(line).unwrap(),
-                serde_json::to_string(&as_interaction).unwrap(),
+                serde_json::to_string(&as_interaction(&logged, logged.answer.body.clone()))
+                    .unwrap(),
                 "case {case}"
             );
         }

@@ -51,17 +51,7 @@ pub(super) fn recording_log(
     let Some((_, header)) = lines.next() else {
         return Ok(Vec::new());
     };
-    let malformed = |line: usize, err: serde_json::Error| {
-        CassetteError::Malformed {
-        path: log.clone(),
-        line,
-        column: err.column(),
-        message: format!(
-            "{} (this is the cassette's recording log; remove the file to load the cassette as it was last written whole)",
-            strip_position(&err.to_string())
-        ),
-    }
-    };
+    let malformed = |line: usize, err: serde_json::Error| malformed_line(&log, line, &err);
     let header: RecordingLogHeader =
         serde_json::from_str(header).map_err(|err| malformed(1, err))?;
     let extends = u64::try_from(file_len).ok() == Some(header.extends_bytes)
@@ -81,6 +71,21 @@ pub(super) fn recording_log(
         })
         .collect()
 }
+
+/// The error for line `line` (counted from 1, the header line included) of the recording log at
+/// `log`, which does not read as JSON: where, what, and what to do about it.
+pub(crate) fn malformed_line(log: &Path, line: usize, err: &serde_json::Error) -> CassetteError {
+    CassetteError::Malformed {
+        path: log.to_owned(),
+        line,
+        column: err.column(),
+        message: format!("{} ({LOG_REMEDY})", strip_position(&err.to_string())),
+    }
+}
+
+/// What a malformed recording log's error tells the user to do.
+const LOG_REMEDY: &str = "this is the cassette's recording log; remove the file to load the \
+     cassette as it was last written whole";
 
 /// A cassette's recording log, open to append to and to read back. The recorder's saver keeps
 /// it open from its first save to its last, and it is the only place that holds what the run
