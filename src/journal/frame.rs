@@ -16,6 +16,11 @@
 //!   length first (`u32`; [`NONE`] for an absent chunk): the entry's JSON without its answer,
 //!   the answer without a text body, and that text body as raw bytes. Escaping a JSON answer
 //!   into a JSON string was the writer's largest cost.
+//! - A text body that an earlier entry of the same frame already holds is not written again:
+//!   its length is [`SAME_AS`], followed by that entry's index in the frame (`u32`, counting
+//!   from 0 over every entry written, removed ones included, since cutting a frame keeps them).
+//!   Legacy clients repeat the same calls, so most bodies of a busy frame repeat an earlier
+//!   one; copying and compressing each again cost the writer more than finding the earlier one.
 //!
 //! The answer chunk is in the *lines form*: the tag byte [`LINES_TAG`], the status (`u16`), the
 //! headers as `name: value\n` lines (a chunk of its own, length first), then a body that is not
@@ -39,6 +44,8 @@ const FRAME_TAG: u8 = 0x01;
 const HEADER_LEN: usize = 1 + 4 + 4;
 /// The length of an absent chunk.
 const NONE: u32 = u32::MAX;
+/// The length of a text body that repeats an earlier entry's in the frame; its index follows.
+const SAME_AS: u32 = u32::MAX - 1;
 /// The first byte of an answer chunk in the lines form (a JSON one starts with `{`).
 const LINES_TAG: u8 = 0x02;
 
@@ -59,8 +66,9 @@ pub enum FrameError {
 /// When an entry cannot be encoded as JSON.
 pub fn encode(drafts: &[Draft]) -> Result<Vec<u8>, serde_json::Error> {
     let mut payload = Vec::with_capacity(drafts.len() * 2048);
+    let mut texts = Texts::default();
     for draft in drafts {
-        put_entry(&mut payload, draft)?;
+        put_entry(&mut payload, draft, &mut texts)?;
     }
     let written = u32::try_from(drafts.len()).unwrap_or(u32::MAX);
     let compressed = lz4_flex::compress_prepend_size(&payload);
@@ -75,13 +83,25 @@ pub fn encode(drafts: &[Draft]) -> Result<Vec<u8>, serde_json::Error> {
     Ok(frame)
 }
 
+/// The text bodies written so far in a frame, each with the index of the entry that holds it.
+#[derive(Default)]
+struct Texts<'a> {
+    first_holder: foldhash::HashMap<&'a str, u32>,
+    entries: u32,
+}
+
 /// Appends one entry's three chunks.
-fn put_entry(payload: &mut Vec<u8>, draft: &Draft) -> serde_json::Result<()> {
+fn put_entry<'a>(
+    payload: &mut Vec<u8>,
+    draft: &'a Draft,
+    texts: &mut Texts<'a>,
+) -> serde_json::Result<()> {
     put_json(payload, &draft.entry)?;
     let (status, headers, body) = match &draft.answer {
         None => {
             payload.extend_from_slice(&NONE.to_le_bytes());
             payload.extend_from_slice(&NONE.to_le_bytes());
+            texts.entries += 1;
             return Ok(());
         }
         Some(Answer::Captured(answer)) => {
@@ -92,7 +112,7 @@ fn put_entry(payload: &mut Vec<u8>, draft: &Draft) -> serde_json::Result<()> {
         }
         Some(Answer::Stored(answer)) => {
             put_json(payload, &AnswerHead(answer))?;
-            return put_text(payload, &answer.body);
+            return put_text(payload, &answer.body, texts);
         }
     };
     let start = payload.len();
@@ -119,7 +139,7 @@ fn put_entry(payload: &mut Vec<u8>, draft: &Draft) -> serde_json::Result<()> {
     }
     let len = chunk_len(payload.len() - start - 4)?;
     payload[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    put_text(payload, body)
+    put_text(payload, body, texts)
 }
 
 /// An answer's headers, as captured ([`crate::journal::CapturedAnswer`]) or as stored.
@@ -128,14 +148,29 @@ enum Lines<'a> {
     Pairs(&'a [(String, String)]),
 }
 
-/// The third chunk: a text body, raw, or absent.
-fn put_text(payload: &mut Vec<u8>, body: &Body) -> serde_json::Result<()> {
-    match body {
-        Body::Text(text) => {
+/// The third chunk: a text body, raw or as the index of the earlier entry that holds it, or
+/// absent.
+fn put_text<'a>(
+    payload: &mut Vec<u8>,
+    body: &'a Body,
+    texts: &mut Texts<'a>,
+) -> serde_json::Result<()> {
+    let entry = texts.entries;
+    texts.entries += 1;
+    let Body::Text(text) = body else {
+        payload.extend_from_slice(&NONE.to_le_bytes());
+        return Ok(());
+    };
+    match texts.first_holder.entry(text) {
+        std::collections::hash_map::Entry::Occupied(holder) => {
+            payload.extend_from_slice(&SAME_AS.to_le_bytes());
+            payload.extend_from_slice(&holder.get().to_le_bytes());
+        }
+        std::collections::hash_map::Entry::Vacant(vacant) => {
+            vacant.insert(entry);
             payload.extend_from_slice(&chunk_len(text.len())?.to_le_bytes());
             payload.extend_from_slice(text.as_bytes());
         }
-        _ => payload.extend_from_slice(&NONE.to_le_bytes()),
     }
     Ok(())
 }
@@ -155,7 +190,7 @@ fn put_json(payload: &mut Vec<u8>, value: &impl serde::Serialize) -> serde_json:
 fn chunk_len(len: usize) -> serde_json::Result<u32> {
     u32::try_from(len)
         .ok()
-        .filter(|len| *len != NONE)
+        .filter(|len| *len < SAME_AS)
         .ok_or_else(|| serde::ser::Error::custom("a journal entry over 4 GiB"))
 }
 
@@ -297,13 +332,14 @@ pub fn decode(record: &[u8]) -> Result<Vec<JournalEntry>, FrameError> {
         .map_err(|_| FrameError::Corrupt)?;
     let mut rest = payload.as_slice();
     let mut entries = Vec::with_capacity(summary.count() as usize);
-    let mut index = 0;
+    // Every entry's text body so far, removed entries' too: a later one may repeat it.
+    let mut texts: Vec<Option<&[u8]>> = Vec::with_capacity(summary.ids.len() / 8);
     while !rest.is_empty() {
         let entry = take_chunk(&mut rest)?.ok_or(FrameError::Corrupt)?;
         let answer = take_chunk(&mut rest)?;
-        let text = take_chunk(&mut rest)?;
-        index += 1;
-        if index <= summary.removed {
+        let text = take_text(&mut rest, &texts)?;
+        texts.push(text);
+        if texts.len() <= summary.removed {
             continue;
         }
         let mut entry: JournalEntry = serde_json::from_slice(entry)?;
@@ -318,6 +354,22 @@ pub fn decode(record: &[u8]) -> Result<Vec<JournalEntry>, FrameError> {
         entries.push(entry);
     }
     Ok(entries)
+}
+
+/// Takes an entry's text body off the front of `rest`: a chunk, or [`SAME_AS`] and the index of
+/// an earlier entry whose text it repeats (in `earlier`).
+fn take_text<'a>(
+    rest: &mut &'a [u8],
+    earlier: &[Option<&'a [u8]>],
+) -> Result<Option<&'a [u8]>, FrameError> {
+    let (len, tail) = rest.split_first_chunk::<4>().ok_or(FrameError::Corrupt)?;
+    if u32::from_le_bytes(*len) != SAME_AS {
+        return take_chunk(rest);
+    }
+    let (index, tail) = tail.split_first_chunk::<4>().ok_or(FrameError::Corrupt)?;
+    *rest = tail;
+    let text = earlier.get(u32::from_le_bytes(*index) as usize).copied();
+    text.flatten().map(Some).ok_or(FrameError::Corrupt)
 }
 
 /// Takes one length-prefixed chunk off the front of `rest` (`None` for [`NONE`]).
@@ -452,8 +504,8 @@ pub(crate) mod tests {
         };
         assert_eq!(
             count(json.as_bytes()),
-            3,
-            "text answers go raw, shared or not"
+            1,
+            "text answers go raw, shared or not, and once per frame"
         );
         assert_eq!(
             count(b"content-type: application/json\n"),
@@ -462,6 +514,117 @@ pub(crate) mod tests {
         );
         assert_eq!(count(br#"[["x-odd","two\nlines"]]"#), 1);
         assert_eq!(decode(&frame).unwrap(), entries);
+    }
+
+    /// A frame's entries, decompressed.
+    fn payload_of(frame: &[u8]) -> Vec<u8> {
+        let ids = summary(frame).unwrap().ids.len();
+        lz4_flex::decompress_size_prepended(&frame[HEADER_LEN + ids..]).unwrap()
+    }
+
+    /// The frame with its entries changed by `change`.
+    fn with_payload(frame: &[u8], change: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let ids = summary(frame).unwrap().ids.len();
+        let mut payload = payload_of(frame);
+        change(&mut payload);
+        let mut changed = frame[..HEADER_LEN + ids].to_vec();
+        changed.extend_from_slice(&lz4_flex::compress_prepend_size(&payload));
+        changed
+    }
+
+    fn captured(text: &str) -> Answer {
+        Answer::Captured(CapturedAnswer {
+            status: 200,
+            headers: "content-type: application/json\n".to_owned(),
+            body: Body::Text(text.to_owned()),
+            unredacted: None,
+        })
+    }
+
+    #[test]
+    fn a_repeated_text_body_is_written_once_and_read_back_in_every_entry() {
+        let (list, other) = (r#"[{"id":1,"token":""}]"#, r#"{"id":2}"#);
+        let answers = [
+            Some(captured(list)),
+            Some(captured(other)),
+            None,
+            Some(captured(list)),
+            Some(Answer::Stored(Arc::new(RecordedResponse {
+                status: 200,
+                headers: Vec::new(),
+                body: Body::Text(other.to_owned()),
+            }))),
+            Some(captured(list)),
+        ];
+        let drafts: Vec<Draft> = answers
+            .into_iter()
+            .zip(1..)
+            .map(|(answer, id)| Draft {
+                entry: entry(id),
+                answer,
+            })
+            .collect();
+        let frame = encode(&drafts).unwrap();
+        let payload = payload_of(&frame);
+        let count = |needle: &str| memchr::memmem::find_iter(&payload, needle).count();
+        assert_eq!((count(list), count(other)), (1, 1));
+
+        let bodies = |frame: &[u8]| -> Vec<Option<Body>> {
+            decode(frame)
+                .unwrap()
+                .iter()
+                .map(|entry| entry.response.as_ref().map(|answer| answer.body.clone()))
+                .collect()
+        };
+        let text = |text: &str| Some(Body::Text(text.to_owned()));
+        assert_eq!(
+            bodies(&frame),
+            [
+                text(list),
+                text(other),
+                None,
+                text(list),
+                text(other),
+                text(list)
+            ]
+        );
+        // The entries that first held each body are cut; the later ones still read theirs.
+        assert_eq!(
+            bodies(&cut(&frame, 3).unwrap()),
+            [text(list), text(other), text(list)]
+        );
+    }
+
+    #[test]
+    fn a_repeated_body_that_points_nowhere_is_corrupt_not_a_panic() {
+        let drafts = [
+            entry(1).into(),
+            Draft {
+                entry: entry(2),
+                answer: Some(captured("{}")),
+            },
+            Draft {
+                entry: entry(3),
+                answer: Some(captured("{}")),
+            },
+        ];
+        let frame = encode(&drafts).unwrap();
+        let payload = payload_of(&frame);
+        let index_at = payload.len() - 4;
+        assert_eq!(payload[index_at - 4..index_at], SAME_AS.to_le_bytes());
+        assert_eq!(payload[index_at..], 1u32.to_le_bytes());
+        // At an entry without a text body, at itself, past the frame.
+        for index in [0u32, 2, 7, u32::MAX] {
+            let damaged = with_payload(&frame, |payload| {
+                payload[index_at..].copy_from_slice(&index.to_le_bytes());
+            });
+            assert!(
+                matches!(decode(&damaged), Err(FrameError::Corrupt)),
+                "{index}"
+            );
+        }
+        let cut_short = with_payload(&frame, |payload| payload.truncate(index_at + 2));
+        assert!(matches!(decode(&cut_short), Err(FrameError::Corrupt)));
     }
 
     #[test]
