@@ -67,8 +67,15 @@ pub enum FrameError {
 pub fn encode(drafts: &[Draft]) -> Result<Vec<u8>, serde_json::Error> {
     let mut payload = Vec::with_capacity(drafts.len() * 2048);
     let mut texts = Texts::default();
-    for draft in drafts {
-        put_entry(&mut payload, draft, &mut texts)?;
+    for (index, draft) in (0..).zip(drafts) {
+        put_entry(
+            &mut payload,
+            draft,
+            Holder {
+                index,
+                texts: &mut texts,
+            },
+        )?;
     }
     let written = u32::try_from(drafts.len()).unwrap_or(u32::MAX);
     let compressed = lz4_flex::compress_prepend_size(&payload);
@@ -84,24 +91,25 @@ pub fn encode(drafts: &[Draft]) -> Result<Vec<u8>, serde_json::Error> {
 }
 
 /// The text bodies written so far in a frame, each with the index of the entry that holds it.
-#[derive(Default)]
-struct Texts<'a> {
-    first_holder: foldhash::HashMap<&'a str, u32>,
-    entries: u32,
+type Texts<'a> = foldhash::HashMap<&'a str, u32>;
+
+/// The entry being written: its index in the frame, and the text bodies before it.
+struct Holder<'t, 'a> {
+    index: u32,
+    texts: &'t mut Texts<'a>,
 }
 
 /// Appends one entry's three chunks.
 fn put_entry<'a>(
     payload: &mut Vec<u8>,
     draft: &'a Draft,
-    texts: &mut Texts<'a>,
+    holder: Holder<'_, 'a>,
 ) -> serde_json::Result<()> {
     put_json(payload, &draft.entry)?;
     let (status, headers, body) = match &draft.answer {
         None => {
             payload.extend_from_slice(&NONE.to_le_bytes());
             payload.extend_from_slice(&NONE.to_le_bytes());
-            texts.entries += 1;
             return Ok(());
         }
         Some(Answer::Captured(answer)) => {
@@ -112,7 +120,7 @@ fn put_entry<'a>(
         }
         Some(Answer::Stored(answer)) => {
             put_json(payload, &AnswerHead(answer))?;
-            return put_text(payload, &answer.body, texts);
+            return put_text(payload, &answer.body, holder);
         }
     };
     let start = payload.len();
@@ -139,7 +147,7 @@ fn put_entry<'a>(
     }
     let len = chunk_len(payload.len() - start - 4)?;
     payload[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    put_text(payload, body, texts)
+    put_text(payload, body, holder)
 }
 
 /// An answer's headers, as captured ([`crate::journal::CapturedAnswer`]) or as stored.
@@ -153,21 +161,19 @@ enum Lines<'a> {
 fn put_text<'a>(
     payload: &mut Vec<u8>,
     body: &'a Body,
-    texts: &mut Texts<'a>,
+    holder: Holder<'_, 'a>,
 ) -> serde_json::Result<()> {
-    let entry = texts.entries;
-    texts.entries += 1;
     let Body::Text(text) = body else {
         payload.extend_from_slice(&NONE.to_le_bytes());
         return Ok(());
     };
-    match texts.first_holder.entry(text) {
-        std::collections::hash_map::Entry::Occupied(holder) => {
+    match holder.texts.entry(text) {
+        std::collections::hash_map::Entry::Occupied(first) => {
             payload.extend_from_slice(&SAME_AS.to_le_bytes());
-            payload.extend_from_slice(&holder.get().to_le_bytes());
+            payload.extend_from_slice(&first.get().to_le_bytes());
         }
         std::collections::hash_map::Entry::Vacant(vacant) => {
-            vacant.insert(entry);
+            vacant.insert(holder.index);
             payload.extend_from_slice(&chunk_len(text.len())?.to_le_bytes());
             payload.extend_from_slice(text.as_bytes());
         }
