@@ -172,7 +172,9 @@ impl Proxy {
         request: Request<Incoming>,
         origin: &Origin,
         forwarded: Option<&Forwarded>,
-    ) -> (Response<ProxyBody>, Option<Exchange>) {
+    ) -> (Response<ProxyBody>, Option<Box<Exchange>>) {
+        // The exchange is boxed: it is 368 bytes, and unboxed it was copied at every step of
+        // the way back (ten copies a request, even as `None` in replay without a journal).
         let (parts, body) = request.into_parts();
         let body = match self.read_body(&parts.headers, body).await {
             Ok(body) => body,
@@ -224,24 +226,26 @@ impl Proxy {
                     .hits
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let response = self.replayed(replay, entry, origin, &captured).await;
-                let exchange = self.journal.as_ref().map(|_| Exchange {
-                    status: response.status().as_u16(),
-                    response: Some(Answer::Stored(
-                        entry
-                            .journal_copy()
-                            .unwrap_or_else(|| Arc::new(entry.response.to_recorded())),
-                    )),
-                    request_size,
-                    response_size: response
-                        .body()
-                        .size_hint()
-                        .exact()
-                        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
-                    request: captured,
-                    outcome: Outcome::Replayed,
-                    upstream_latency: None,
-                    cassette: Some(replay.cassette_path(entry).to_owned()),
-                    interaction: Some(entry.index),
+                let exchange = self.journal.as_ref().map(|_| {
+                    Box::new(Exchange {
+                        status: response.status().as_u16(),
+                        response: Some(Answer::Stored(
+                            entry
+                                .journal_copy()
+                                .unwrap_or_else(|| Arc::new(entry.response.to_recorded())),
+                        )),
+                        request_size,
+                        response_size: response
+                            .body()
+                            .size_hint()
+                            .exact()
+                            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+                        request: captured,
+                        outcome: Outcome::Replayed,
+                        upstream_latency: None,
+                        cassette: Some(replay.cassette_path(entry).to_owned()),
+                        interaction: Some(entry.index),
+                    })
                 });
                 return (response, exchange);
             }
@@ -277,7 +281,7 @@ impl Proxy {
         request_size: usize,
         origin: &Origin,
         forwarded: Option<&Forwarded>,
-    ) -> (Response<ProxyBody>, Option<Exchange>) {
+    ) -> (Response<ProxyBody>, Option<Box<Exchange>>) {
         let (parts, body) = original.into_inner();
         match self
             .forward_buffered(forwarder, &parts, body, &captured, forwarded)
@@ -345,16 +349,18 @@ impl Proxy {
                     decoded
                 };
                 let response_size = body.len();
-                let exchange = self.journal.as_ref().map(|_| Exchange {
-                    status: head.status.as_u16(),
-                    request: captured,
-                    response: answer,
-                    request_size,
-                    response_size,
-                    outcome,
-                    upstream_latency: Some(latency),
-                    cassette: None,
-                    interaction: None,
+                let exchange = self.journal.as_ref().map(|_| {
+                    Box::new(Exchange {
+                        status: head.status.as_u16(),
+                        request: captured,
+                        response: answer,
+                        request_size,
+                        response_size,
+                        outcome,
+                        upstream_latency: Some(latency),
+                        cassette: None,
+                        interaction: None,
+                    })
                 });
                 (Response::from_parts(head, answer::full(body)), exchange)
             }
@@ -429,17 +435,19 @@ impl Proxy {
         request_size: usize,
         status: StatusCode,
         outcome: Outcome,
-    ) -> Option<Exchange> {
-        self.journal.as_ref().map(|_| Exchange {
-            request,
-            response: None,
-            request_size,
-            response_size: 0,
-            status: status.as_u16(),
-            outcome,
-            upstream_latency: None,
-            cassette: None,
-            interaction: None,
+    ) -> Option<Box<Exchange>> {
+        self.journal.as_ref().map(|_| {
+            Box::new(Exchange {
+                request,
+                response: None,
+                request_size,
+                response_size: 0,
+                status: status.as_u16(),
+                outcome,
+                upstream_latency: None,
+                cassette: None,
+                interaction: None,
+            })
         })
     }
 
