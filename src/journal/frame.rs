@@ -7,7 +7,9 @@
 //! the key of its first entry: keys still sort by time, and each entry keeps its own unique id.
 //!
 //! A frame, numbers little-endian:
-//! - the tag byte [`FRAME_TAG`];
+//! - the tag byte: [`FRAME_TAG`], or [`FRAME_TAG_REPEATS`] when a text body repeats an earlier
+//!   one (below), so that builds from before repeats call such a frame an unknown format rather
+//!   than a corrupt one;
 //! - how many entries it was written with (`u32`), and how many of those, from the front, have
 //!   since been removed by the journal's bounds (`u32`): cutting a frame rewrites this header,
 //!   never the entries;
@@ -40,6 +42,8 @@ use crate::cassette::{Body, RecordedResponse};
 
 /// The first byte of a frame (a bare JSON entry starts with `{`).
 const FRAME_TAG: u8 = 0x01;
+/// The first byte of a frame in which a text body repeats an earlier entry's ([`SAME_AS`]).
+const FRAME_TAG_REPEATS: u8 = 0x03;
 /// Tag, entries written, entries removed.
 const HEADER_LEN: usize = 1 + 4 + 4;
 /// The length of an absent chunk.
@@ -80,7 +84,12 @@ pub fn encode(drafts: &[Draft]) -> Result<Vec<u8>, serde_json::Error> {
     let written = u32::try_from(drafts.len()).unwrap_or(u32::MAX);
     let compressed = lz4_flex::compress_prepend_size(&payload);
     let mut frame = Vec::with_capacity(HEADER_LEN + 8 * drafts.len() + compressed.len());
-    frame.push(FRAME_TAG);
+    let repeats = texts.len() < drafts.iter().filter(|draft| has_text(draft)).count();
+    frame.push(if repeats {
+        FRAME_TAG_REPEATS
+    } else {
+        FRAME_TAG
+    });
     frame.extend_from_slice(&written.to_le_bytes());
     frame.extend_from_slice(&0u32.to_le_bytes());
     for draft in drafts {
@@ -88,6 +97,16 @@ pub fn encode(drafts: &[Draft]) -> Result<Vec<u8>, serde_json::Error> {
     }
     frame.extend_from_slice(&compressed);
     Ok(frame)
+}
+
+/// Whether a draft's answer has a text body (the frame's third chunk).
+fn has_text(draft: &Draft) -> bool {
+    let body = match &draft.answer {
+        Some(Answer::Captured(answer)) => &answer.body,
+        Some(Answer::Stored(answer)) => &answer.body,
+        None => return false,
+    };
+    matches!(body, Body::Text(_))
 }
 
 /// The text bodies written so far in a frame, each with the index of the entry that holds it.
@@ -284,7 +303,7 @@ impl Summary<'_> {
 /// [`FrameError`] when the record is damaged or unknown.
 pub fn summary(record: &[u8]) -> Result<Summary<'_>, FrameError> {
     match record.first() {
-        Some(&FRAME_TAG) => {
+        Some(&(FRAME_TAG | FRAME_TAG_REPEATS)) => {
             let header = record.get(..HEADER_LEN).ok_or(FrameError::Corrupt)?;
             let written = u32::from_le_bytes(header[1..5].try_into().expect("4 bytes")) as usize;
             let removed = u32::from_le_bytes(header[5..9].try_into().expect("4 bytes")) as usize;
@@ -571,9 +590,18 @@ pub(crate) mod tests {
             })
             .collect();
         let frame = encode(&drafts).unwrap();
+        assert_eq!(
+            frame[0], FRAME_TAG_REPEATS,
+            "builds before repeats call it unknown"
+        );
         let payload = payload_of(&frame);
         let count = |needle: &str| memchr::memmem::find_iter(&payload, needle).count();
         assert_eq!((count(list), count(other)), (1, 1));
+        let unrepeated = encode(&drafts[..3]).unwrap();
+        assert_eq!(
+            unrepeated[0], FRAME_TAG,
+            "as builds before repeats wrote it"
+        );
 
         let bodies = |frame: &[u8]| -> Vec<Option<Body>> {
             decode(frame)
