@@ -303,7 +303,7 @@ impl Summary<'_> {
 /// [`FrameError`] when the record is damaged or unknown.
 pub fn summary(record: &[u8]) -> Result<Summary<'_>, FrameError> {
     match record.first() {
-        Some(&(FRAME_TAG | FRAME_TAG_REPEATS)) => {
+        Some(&FRAME_TAG | &FRAME_TAG_REPEATS) => {
             let header = record.get(..HEADER_LEN).ok_or(FrameError::Corrupt)?;
             let written = u32::from_le_bytes(header[1..5].try_into().expect("4 bytes")) as usize;
             let removed = u32::from_le_bytes(header[5..9].try_into().expect("4 bytes")) as usize;
