@@ -596,14 +596,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 target: *target,
                 connections,
                 outcome,
-                baseline: Some(base.clone()),
             });
         }
         results.push(Row {
             target: Target::Baseline,
             connections,
             outcome: base,
-            baseline: None,
         });
     }
     // Grouped by target, in the order they were named, as the report prints them.
@@ -2535,20 +2533,12 @@ fn undo_wrk_correction(reported: &BTreeMap<u64, u64>, interval: u64) -> Option<B
 // Report
 // ---------------------------------------------------------------------------------------------
 
+/// One target's slices at one connection count. Its ratios divide by the baseline's row of the
+/// same connection count, whose slices took turns with its own.
 struct Row {
     target: Target,
     connections: usize,
     outcome: Outcome,
-    /// The baseline slices (same connection count) that took turns with this row's slices
-    /// (none for the baseline's own rows, whose ratios are 1 by definition).
-    baseline: Option<Outcome>,
-}
-
-impl Row {
-    /// What this row's ratios divide by.
-    fn base(&self) -> &Outcome {
-        self.baseline.as_ref().unwrap_or(&self.outcome)
-    }
 }
 
 struct Report<'a> {
@@ -2578,7 +2568,9 @@ impl Report<'_> {
     }
 
     fn figures(&self, row: &Row) -> Figures {
-        let base = Some(row.base());
+        let base = self
+            .find(Target::Baseline, row.connections)
+            .map(|baseline| &baseline.outcome);
         let o = &row.outcome;
         let (p50, p99, p999) = (o.percentile(0.5), o.percentile(0.99), o.percentile(0.999));
         let ratio = |value: Option<u32>, base: Option<u32>| match (value, base) {
@@ -2802,15 +2794,6 @@ impl Report<'_> {
                     "added_p50_us": f.added_p50_us,
                     "error_samples": row.outcome.error_samples,
                     "slice_requests_per_second": row.outcome.slice_rps,
-                    "baseline_slices": row.baseline.as_ref().map(|pass| json!({
-                        "requests": pass.requests,
-                        "errors": pass.errors,
-                        "requests_per_second": pass.rps(),
-                        "p50_us": pass.percentile(0.5),
-                        "p99_us": pass.percentile(0.99),
-                        "p99_9_us": pass.percentile(0.999),
-                        "slice_requests_per_second": pass.slice_rps,
-                    })),
                 })
             })
             .collect();

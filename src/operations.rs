@@ -3,6 +3,9 @@
 
 use crate::scope::api_path;
 
+/// The methods the API's operations use.
+const METHODS: [&str; 5] = ["GET", "POST", "PATCH", "PUT", "DELETE"];
+
 /// The operation id of a request, e.g. `oauth-authorizations/update-authorization`, or `None`
 /// outside the deprecated API. `POST /authorizations/{id}` is GHES's alias of the update.
 pub fn operation(method: &str, path: &str) -> Option<&'static str> {
@@ -29,12 +32,16 @@ pub fn operation(method: &str, path: &str) -> Option<&'static str> {
     }
     *segments.get_mut(count)? = &path[start..];
     count += 1;
-    let method = match method {
-        "GET" | "POST" | "PATCH" | "PUT" | "DELETE" => method,
-        _ => ["GET", "POST", "PATCH", "PUT", "DELETE"]
-            .into_iter()
-            .find(|known| method.eq_ignore_ascii_case(known))?,
-    };
+    // Exact first: clients send methods in upper case, and the comparison ignoring case costs
+    // more.
+    let method = METHODS
+        .into_iter()
+        .find(|known| *known == method)
+        .or_else(|| {
+            METHODS
+                .into_iter()
+                .find(|known| method.eq_ignore_ascii_case(known))
+        })?;
     let name = match (method, &segments[..count]) {
         ("GET", ["authorizations"]) => "oauth-authorizations/list-authorizations",
         ("POST", ["authorizations"]) => "oauth-authorizations/create-authorization",

@@ -58,7 +58,7 @@ const LINES_TAG: u8 = 0x02;
 pub enum FrameError {
     #[error("the record is neither a frame nor a JSON entry (an unknown format)")]
     Unknown,
-    #[error("the frame is cut short, or its entries do not decompress, are not UTF-8 or hold a header line without `: `")]
+    #[error("the frame is cut short, or its entries do not decompress, are not UTF-8, hold a header line without `: ` or repeat a body that no earlier entry holds")]
     Corrupt,
     #[error("an entry is not valid JSON")]
     Json(#[from] serde_json::Error),
@@ -84,8 +84,7 @@ pub fn encode(drafts: &[Draft]) -> Result<Vec<u8>, serde_json::Error> {
     let written = u32::try_from(drafts.len()).unwrap_or(u32::MAX);
     let compressed = lz4_flex::compress_prepend_size(&payload);
     let mut frame = Vec::with_capacity(HEADER_LEN + 8 * drafts.len() + compressed.len());
-    let repeats = texts.len() < drafts.iter().filter(|draft| has_text(draft)).count();
-    frame.push(if repeats {
+    frame.push(if texts.repeated {
         FRAME_TAG_REPEATS
     } else {
         FRAME_TAG
@@ -99,18 +98,13 @@ pub fn encode(drafts: &[Draft]) -> Result<Vec<u8>, serde_json::Error> {
     Ok(frame)
 }
 
-/// Whether a draft's answer has a text body (the frame's third chunk).
-fn has_text(draft: &Draft) -> bool {
-    let body = match &draft.answer {
-        Some(Answer::Captured(answer)) => &answer.body,
-        Some(Answer::Stored(answer)) => &answer.body,
-        None => return false,
-    };
-    matches!(body, Body::Text(_))
+/// The text bodies written so far in a frame, each with the index of the entry that holds it,
+/// and whether one was repeated (written as [`SAME_AS`]).
+#[derive(Default)]
+struct Texts<'a> {
+    first_holder: foldhash::HashMap<&'a str, u32>,
+    repeated: bool,
 }
-
-/// The text bodies written so far in a frame, each with the index of the entry that holds it.
-type Texts<'a> = foldhash::HashMap<&'a str, u32>;
 
 /// The entry being written: its index in the frame, and the text bodies before it.
 struct Holder<'t, 'a> {
@@ -186,10 +180,11 @@ fn put_text<'a>(
         payload.extend_from_slice(&NONE.to_le_bytes());
         return Ok(());
     };
-    match holder.texts.entry(text) {
+    match holder.texts.first_holder.entry(text) {
         std::collections::hash_map::Entry::Occupied(first) => {
             payload.extend_from_slice(&SAME_AS.to_le_bytes());
             payload.extend_from_slice(&first.get().to_le_bytes());
+            holder.texts.repeated = true;
         }
         std::collections::hash_map::Entry::Vacant(vacant) => {
             vacant.insert(holder.index);
@@ -519,8 +514,7 @@ pub(crate) mod tests {
         }));
         let entries = vec![own, shared.clone(), parsed, binary, empty, odd];
         let frame = encode(&drafts(&entries)).unwrap();
-        let payload =
-            lz4_flex::decompress_size_prepended(&frame[HEADER_LEN + 8 * entries.len()..]).unwrap();
+        let payload = payload_of(&frame);
         let count = |needle: &[u8]| {
             payload
                 .windows(needle.len())
