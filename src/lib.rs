@@ -12,15 +12,17 @@
 //!   what they call; [`metrics`] counts it for Prometheus.
 //! - [`cassette`] is the file format; [`recording`] appends and saves; [`replay`] and
 //!   [`matching`] answer from cassettes; [`audit`] scans files for secrets that survived.
+//! - [`log_writer`] writes the log lines out in batches, on a thread of their own;
+//!   [`log_time`] stamps them.
 //! - [`worker`] runs the journal's writer and the cassette saver on threads of their own, and
 //!   spreads the loading of a large cassette over the cores.
 //!
 //! # Allocator
 //! Every program built on this crate (the binary, its tests, benchmarks and examples) allocates
-//! with jemalloc, where it builds (not with MSVC). The saver, the journal's writer and the log
-//! writer free on their own threads what the request handlers allocated, and glibc's malloc
-//! takes the allocating thread's arena lock for each such free: under load that lock was
-//! contended on most recorded exchanges (1.7 futex calls per exchange; 0.3 with jemalloc).
+//! with jemalloc, where it builds (not with MSVC). The saver and the journal's writer free on
+//! their own threads what the request handlers allocated, and glibc's malloc takes the
+//! allocating thread's arena lock for each such free: under load that lock was contended on
+//! most recorded exchanges (1.7 futex calls per exchange; 0.3 with jemalloc).
 //! Declared here, not in `main.rs`, so that what the benchmarks measure (`loadbench`'s bare
 //! server included) allocates as the binary does.
 
@@ -34,6 +36,7 @@ pub mod deprecation;
 pub mod error;
 pub mod journal;
 pub mod log_time;
+pub mod log_writer;
 pub mod matching;
 pub mod metrics;
 pub mod operations;

@@ -420,20 +420,15 @@ fn shutdown_on_signals() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Log lines go to stderr through a writer thread, so that a request never waits on the
-/// terminal or pipe (passthrough logs one line per exchange). The queue never drops a line: when
-/// it is full, logging waits, as a direct write would.
-fn init_tracing(cli: &Cli) -> tracing_appender::non_blocking::WorkerGuard {
+/// Log lines go to stderr through a writer thread of their own, in batches, so that a request
+/// never waits on the terminal or pipe nor wakes a thread (passthrough logs one line per
+/// exchange). Nothing is dropped: when the queue is full, logging waits, as a direct write
+/// would.
+fn init_tracing(cli: &Cli) -> ghes_vcr::log_writer::LogWriterGuard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("ghes_vcr={}", cli.log_level)));
     let ansi = std::io::stderr().is_terminal();
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        // The queue's slots are allocated up front: 8,192 lines is plenty and costs ~200 KB.
-        .buffered_lines_limit(8192)
-        .thread_name("ghes-vcr-log")
-        // The writer thread flushes whenever its queue runs empty: lines leave in batches.
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let (writer, guard) = ghes_vcr::log_writer::start("ghes-vcr-log", std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

@@ -171,6 +171,52 @@ async fn flags_come_from_the_environment_and_sigterm_saves_and_exits_zero() {
     assert_eq!(saved.interactions.len(), 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passthrough_logs_each_exchange_while_it_runs_and_what_is_left_at_exit() {
+    let password = secret("password");
+    let ghes = FakeGhes::builder().user("octocat", &password).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = ghes.origin();
+    let mut proxy = Binary::start(
+        &[
+            "passthrough",
+            "--upstream",
+            &upstream,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-journal",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    // Each line comes out while the proxy runs, the second after the log writer went quiet.
+    for _ in 0..2 {
+        let answer = Call::new("GET", "/api/v3/authorizations")
+            .auth("octocat", &password)
+            .send(&client(), &proxy.url)
+            .await;
+        assert_eq!(answer.status, 200);
+        let line = proxy.stderr_line_with(" exchange ").await;
+        assert!(
+            line.contains("operation=oauth-authorizations/list-authorizations")
+                && line.contains("http.status=200")
+                && line.contains("outcome=forwarded"),
+            "{line}"
+        );
+    }
+    proxy.signal("TERM").await;
+    let finished = proxy.wait().await;
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr);
+    assert_eq!(finished.stderr.matches(" exchange ").count(), 2);
+    assert!(
+        finished.stderr.contains("shutting down"),
+        "{}",
+        finished.stderr
+    );
+    assert!(!finished.stderr.contains(&password));
+}
+
 /// An upstream that answers one request only when told to, to hold an exchange in flight.
 async fn held_upstream() -> (
     String,

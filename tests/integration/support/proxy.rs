@@ -82,6 +82,8 @@ pub struct Binary {
     pub url: String,
     child: tokio::process::Child,
     stderr: JoinHandle<String>,
+    /// Each line of stderr as it comes.
+    stderr_lines: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 /// What a finished binary run printed.
@@ -111,10 +113,15 @@ impl Binary {
     /// exits first.
     pub async fn start(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Self {
         let mut child = command(args, envs, home).spawn().expect("spawn ghes-vcr");
-        let mut stderr_pipe = child.stderr.take().expect("stderr piped");
+        let mut stderr_pipe = BufReader::new(child.stderr.take().expect("stderr piped"));
+        let (line_tx, stderr_lines) = tokio::sync::mpsc::unbounded_channel();
         let stderr = tokio::spawn(async move {
             let mut text = String::new();
-            let _ = stderr_pipe.read_to_string(&mut text).await;
+            let mut line = String::new();
+            while matches!(stderr_pipe.read_line(&mut line).await, Ok(read) if read > 0) {
+                text.push_str(&line);
+                let _ = line_tx.send(std::mem::take(&mut line));
+            }
             text
         });
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
@@ -136,7 +143,12 @@ impl Binary {
             let _ = stdout.read_to_string(&mut rest).await;
             assert!(rest.is_empty(), "ghes-vcr printed more to stdout: {rest:?}");
         });
-        Self { url, child, stderr }
+        Self {
+            url,
+            child,
+            stderr,
+            stderr_lines,
+        }
     }
 
     /// Runs the binary to completion (for commands that fail before listening).
@@ -169,6 +181,23 @@ impl Binary {
             .await
             .expect("run kill");
         assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the next line on stderr that contains `needle` while the binary runs;
+    /// panics when stderr ends first, or after 60 s (a guard, not a pace: lines come within
+    /// milliseconds).
+    pub async fn stderr_line_with(&mut self, needle: &str) -> String {
+        let wait = async {
+            while let Some(line) = self.stderr_lines.recv().await {
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            panic!("stderr ended without a line containing {needle:?}");
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+            .await
+            .unwrap_or_else(|_| panic!("no line containing {needle:?} on stderr in 60 s"))
     }
 
     /// Waits for the process to exit and collects stderr.
