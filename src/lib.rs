@@ -12,8 +12,8 @@
 //!   what they call; [`metrics`] counts it for Prometheus.
 //! - [`cassette`] is the file format; [`recording`] appends and saves; [`replay`] and
 //!   [`matching`] answer from cassettes; [`audit`] scans files for secrets that survived.
-//! - [`log_writer`] writes the log lines out in batches, on a thread of their own;
-//!   [`log_time`] stamps them.
+//! - [`logging`] writes ghes-vcr's own log lines: stamped, fields written plainly, queued and
+//!   written out in batches.
 //! - [`worker`] runs the journal's writer and the cassette saver on threads of their own, and
 //!   spreads the loading of a large cassette over the cores.
 //!
@@ -35,8 +35,7 @@ pub mod config;
 pub mod deprecation;
 pub mod error;
 pub mod journal;
-pub mod log_time;
-pub mod log_writer;
+pub mod logging;
 pub mod matching;
 pub mod metrics;
 pub mod operations;

@@ -424,19 +424,23 @@ fn shutdown_on_signals() -> impl std::future::Future<Output = ()> {
 /// never waits on the terminal or pipe nor wakes a thread (passthrough logs one line per
 /// exchange). Nothing is dropped: when the queue is full, logging waits, as a direct write
 /// would.
-fn init_tracing(cli: &Cli) -> ghes_vcr::log_writer::LogWriterGuard {
+fn init_tracing(cli: &Cli) -> ghes_vcr::logging::writer::LogWriterGuard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("ghes_vcr={}", cli.log_level)));
     let ansi = std::io::stderr().is_terminal();
-    let (writer, guard) = ghes_vcr::log_writer::start("ghes-vcr-log", std::io::stderr());
+    let (writer, guard) = ghes_vcr::logging::writer::start("ghes-vcr-log", std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_timer(ghes_vcr::log_time::LineTime)
+        .with_timer(ghes_vcr::logging::time::LineTime)
         .with_target(false);
     match cli.log_format {
         LogFormatArg::Json => builder.json().flatten_event(true).init(),
-        LogFormatArg::Text => builder.with_ansi(ansi).init(),
+        LogFormatArg::Text if ansi => builder.with_ansi(true).init(),
+        LogFormatArg::Text => builder
+            .with_ansi(false)
+            .fmt_fields(ghes_vcr::logging::fields::PlainFields)
+            .init(),
     }
     guard
 }
