@@ -421,9 +421,9 @@ fn shutdown_on_signals() -> impl std::future::Future<Output = ()> {
 }
 
 /// Log lines go to stderr through a writer thread of their own, in batches, so that a request
-/// never waits on the terminal or pipe nor wakes a thread (passthrough logs one line per
+/// never waits on the terminal or pipe and seldom wakes a thread (passthrough logs one line per
 /// exchange). Nothing is dropped: when the queue is full, logging waits, as a direct write
-/// would.
+/// would. Without colours, the fields are written plainly ([`ghes_vcr::logging::fields`]).
 fn init_tracing(cli: &Cli) -> ghes_vcr::logging::writer::LogWriterGuard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("ghes_vcr={}", cli.log_level)));

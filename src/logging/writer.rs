@@ -2,9 +2,9 @@
 //! own in batches, every [`BATCH_INTERVAL`] while lines keep coming.
 //!
 //! Passthrough logs a line for every exchange. Handing each line to a writer thread
-//! (`tracing-appender`'s way) wakes that thread for nearly every line when the load is light,
-//! and on a 2-core machine the wake-up, the thread's `write` and its spinning before it sleeps
-//! again came to about a fifth of passthrough's latency with one connection. Here a line costs
+//! (`tracing-appender`'s way) wakes that thread for nearly every line when the load is light:
+//! the wake-up, the thread's `write` and its spinning before it sleeps again came to a fifth
+//! to a quarter of passthrough's CPU time per exchange with one connection. Here a line costs
 //! its copy into the queue, and the thread is woken only by the first line after a quiet spell
 //! (or a queue grown past [`WAKE_AT`]): lines reach stderr at most [`BATCH_INTERVAL`] after
 //! they were logged.

@@ -190,7 +190,8 @@ async fn passthrough_logs_each_exchange_while_it_runs_and_what_is_left_at_exit()
         dir.path(),
     )
     .await;
-    // Each line comes out while the proxy runs, the second after the log writer went quiet.
+    // Each line comes out while the proxy runs, not at exit: the log writer, asleep while no
+    // line comes, is woken by the line and writes it out within its 10 ms.
     for _ in 0..2 {
         let answer = Call::new("GET", "/api/v3/authorizations")
             .auth("octocat", &password)
