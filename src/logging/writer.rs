@@ -30,7 +30,6 @@ pub const WAKE_AT: usize = 64 * 1024;
 pub const QUEUE_LIMIT: usize = 1024 * 1024;
 
 /// The [`MakeWriter`] of ghes-vcr's log lines: each line is copied into the queue.
-#[derive(Clone)]
 pub struct LogWriter {
     shared: Arc<Shared>,
 }
