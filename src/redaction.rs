@@ -142,11 +142,17 @@ impl Redactor {
         self.response_body(&mut response.body);
     }
 
+    /// Whether `Set-Cookie` is the only response header whose value redaction changes: true
+    /// without rules of the user's ([`Redactor::response_header`]).
+    pub fn changes_only_cookies_in_response_headers(&self) -> bool {
+        self.rules.headers.is_empty() && self.rules.patterns.is_empty()
+    }
+
     /// What a response header's value (name in lower case) becomes when stored: `None` when it
     /// stays as it is, so the usual header costs no allocation.
     #[inline]
     pub fn response_header(&self, name: &str, value: &str) -> Option<String> {
-        if name != "set-cookie" && self.rules.headers.is_empty() && self.rules.patterns.is_empty() {
+        if name != "set-cookie" && self.changes_only_cookies_in_response_headers() {
             // Without rules of the user's, no other response header changes (the usual case,
             // asked of every header of every journaled answer: decided here, inlined).
             return None;
