@@ -20,13 +20,14 @@
 //! line costs a fraction of it.
 
 use std::io::{self, BufRead, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::capture::{Capture, CapturedAnswer};
+use crate::capture::{AnswerBodies, Capture, CapturedAnswer};
 use crate::cassette::recording_log::malformed_line;
 use crate::cassette::{
     format, recording_log_path, remove_recording_log, save_with, write_new, Body, Cassette,
@@ -186,9 +187,14 @@ impl Recorder {
                     state.closed,
                 )
             };
+            let mut bodies = AnswerBodies::new(capture);
+            // `log.unwritten` only grows while the batch is printed.
+            let mut before: Option<Printed> = None;
             for captured in batch {
-                Logged::new(capture, captured).write_line(&mut log.unwritten);
+                let logged = Logged::new(&mut bodies, captured);
+                let escaped = logged.write_line(&mut log.unwritten, before.as_ref());
                 log.unwritten.push(b'\n');
+                before = escaped.map(|text_body| Printed { logged, text_body });
             }
             // A failed save is retried with the next interaction, and at close.
             let error = if log.open.is_none() && log.unwritten.is_empty() {
@@ -372,15 +378,15 @@ struct Logged {
 }
 
 impl Logged {
-    /// Redacts an appended exchange's body.
-    fn new(capture: &Capture, captured: Captured) -> Self {
+    /// Redacts an appended exchange's body with `bodies`, which the exchanges of one save share.
+    fn new(bodies: &mut AnswerBodies<'_>, captured: Captured) -> Self {
         let Captured {
             request,
             mut answer,
             latency_ms,
         } = captured;
         if let Some(raw) = answer.unredacted.take() {
-            answer.body = capture.answer_body(raw.expose());
+            answer.body = bodies.redacted(raw);
         }
         Self {
             request,
@@ -395,7 +401,12 @@ impl Logged {
     /// escaped by `json-escape-simd` ([`push_json_string`]). `serde_json` escapes a byte at a time, and escaping a
     /// GHES answer's 28 header pairs and 1.9 KB body was most of each line (53,900 instructions
     /// for the line then, 21,900 now).
-    fn write_line(&self, out: &mut Vec<u8>) {
+    ///
+    /// A text body equal to the one of `before`, a line already in `out`, is copied from there
+    /// rather than escaped again: legacy clients repeat the same calls and get the same answers,
+    /// and escaping a GHES body, mostly quotes, was about 10,000 instructions. Returns where
+    /// this line's text body lies escaped in `out`, if it has one.
+    fn write_line(&self, out: &mut Vec<u8>, before: Option<&Printed>) -> Option<Range<usize>> {
         let answer = &self.answer;
         out.extend_from_slice(br#"{"request":"#);
         // Printing into a Vec cannot fail.
@@ -414,11 +425,19 @@ impl Logged {
             out.push(b']');
         }
         out.push(b']');
+        let mut escaped = None;
         match &answer.body {
             Body::Empty => {}
             Body::Text(text) => {
                 out.extend_from_slice(br#","body":{"text":"#);
-                push_json_string(text, out);
+                let start = out.len();
+                match before {
+                    Some(before) if before.logged.answer.body == answer.body => {
+                        out.extend_from_within(before.text_body.clone());
+                    }
+                    _ => push_json_string(text, out),
+                }
+                escaped = Some(start..out.len());
                 out.push(b'}');
             }
             body => {
@@ -432,7 +451,15 @@ impl Logged {
             out.extend_from_slice(itoa::Buffer::new().format(latency).as_bytes());
         }
         out.push(b'}');
+        escaped
     }
+}
+
+/// A line printed into the unwritten part of the log, and where its text body lies escaped in
+/// it ([`Logged::write_line`]).
+struct Printed {
+    logged: Logged,
+    text_body: Range<usize>,
 }
 
 /// Text up to this long is escaped with `json-escape-simd`, which first reserves six times the
@@ -769,7 +796,7 @@ mod tests {
                 },
                 latency_ms: None,
             };
-            logged.write_line(&mut lines);
+            logged.write_line(&mut lines, None);
             lines.push(b'\n');
             let mut expected = interaction(n);
             expected.response.body = Body::Json(serde_json::json!({ "id": n }).into());
@@ -851,9 +878,9 @@ mod tests {
                 .headers
                 .push_str("x-empty: \nlink: <{{origin}}/x>; rel=\"next\"\n");
             captured.latency_ms = latency_ms;
-            let logged = Logged::new(&capture, captured);
+            let logged = Logged::new(&mut AnswerBodies::new(&capture), captured);
             let mut line = Vec::new();
-            logged.write_line(&mut line);
+            logged.write_line(&mut line, None);
             let mut read: Interaction = serde_json::from_slice(&line).unwrap();
             read.response.body = read.response.body.settled();
             assert_eq!(
@@ -885,6 +912,8 @@ mod tests {
                 })
                 .collect()
         };
+        let mut lines = Vec::new();
+        let mut before = None;
         for case in 0..300 {
             let headers = (0..case % 5)
                 .map(|_| format!("x-{}: {}\n", case, text(case % 9).replace('\n', " ")))
@@ -908,14 +937,29 @@ mod tests {
                 },
                 latency_ms: (case % 3 == 0).then_some(case as u64),
             };
-            let mut line = Vec::new();
-            logged.write_line(&mut line);
-            assert_eq!(
-                String::from_utf8(line).unwrap(),
+            let expected =
                 serde_json::to_string(&as_interaction(&logged, logged.answer.body.clone()))
-                    .unwrap(),
+                    .unwrap();
+            // After the last line with a text body (another text), then once more after itself
+            // (its escaped body copied).
+            let start = lines.len();
+            let escaped = logged.write_line(&mut lines, before.as_ref());
+            assert_eq!(
+                std::str::from_utf8(&lines[start..]).unwrap(),
+                expected,
                 "case {case}"
             );
+            if let Some(text_body) = escaped {
+                let line = Printed { logged, text_body };
+                let start = lines.len();
+                line.logged.write_line(&mut lines, Some(&line));
+                assert_eq!(
+                    std::str::from_utf8(&lines[start..]).unwrap(),
+                    expected,
+                    "case {case}, repeated"
+                );
+                before = Some(line);
+            }
         }
     }
 

@@ -101,7 +101,8 @@ pub fn encode(drafts: &[Draft]) -> Result<Vec<u8>, EncodeError> {
     encode_as(drafts, EntryForm::Packed)
 }
 
-/// Encodes drafts as a frame with its entries in `form`.
+/// Encodes drafts as a frame with its entries in `form` ([`EntryForm::Json`] writes a frame as
+/// earlier builds did, for the tests that read one).
 fn encode_as(drafts: &[Draft], form: EntryForm) -> Result<Vec<u8>, EncodeError> {
     let mut payload = Vec::with_capacity(drafts.len() * 2048);
     let mut texts = Texts::default();

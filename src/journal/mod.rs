@@ -178,14 +178,15 @@ pub fn format_time(micros: u64) -> String {
 }
 
 impl Draft {
-    /// Builds an entry from a finished exchange.
+    /// Builds an entry from a finished exchange; a captured answer's body is redacted by
+    /// `bodies`, which the entries of one batch share.
     pub fn new(
         exchange: Exchange,
         mode: Mode,
         client: &str,
         total: Duration,
         body_limit: usize,
-        capture: &crate::capture::Capture,
+        bodies: &mut crate::capture::AnswerBodies<'_>,
     ) -> Self {
         let Exchange {
             mut request,
@@ -211,7 +212,7 @@ impl Draft {
             (field("note"), field("note_url"), field("fingerprint"));
         if let Some(Answer::Captured(captured)) = &mut response {
             if let Some(raw) = captured.unredacted.take() {
-                captured.body = capture.answer_body(raw.expose());
+                captured.body = bodies.redacted(raw);
             }
         }
         let mut truncated = cap(&mut request.body, request_size, body_limit);
@@ -317,7 +318,7 @@ mod tests {
             "127.0.0.1:50000",
             Duration::from_micros(150),
             limit,
-            &crate::capture::Capture::default(),
+            &mut crate::capture::AnswerBodies::new(&crate::capture::Capture::default()),
         )
     }
 
@@ -339,7 +340,7 @@ mod tests {
             "127.0.0.1:50000",
             Duration::from_micros(150),
             1024,
-            &capture,
+            &mut crate::capture::AnswerBodies::new(&capture),
         );
         let Some(Answer::Captured(answer)) = draft.answer else {
             panic!("the answer stays captured");

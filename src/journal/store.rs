@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::frame::{self, FrameError};
 use super::{now_micros, Draft, Exchange, JournalConfig, JournalEntry, Mode};
-use crate::capture::Capture;
+use crate::capture::{AnswerBodies, Capture};
 
 /// How many entries may wait for the writer before new ones are dropped.
 pub const QUEUE_CAPACITY: usize = 16_384;
@@ -391,6 +391,7 @@ impl Writer {
     /// [`FLUSH_INTERVAL`] old (the run loop flushes a quiet journal when the interval is up).
     /// Blocking.
     fn write(&mut self, pending: Vec<Pending>) {
+        let mut bodies = AnswerBodies::new(&self.capture);
         let drafts: Vec<Draft> = pending
             .into_iter()
             .map(|pending| {
@@ -400,7 +401,7 @@ impl Writer {
                     &pending.client,
                     pending.total,
                     self.config.body_limit,
-                    &self.capture,
+                    &mut bodies,
                 );
                 draft.entry.id = draft.entry.id.max(self.last_key + 1);
                 self.last_key = draft.entry.id;
