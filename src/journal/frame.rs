@@ -101,6 +101,13 @@ pub fn encode(drafts: &[Draft]) -> Result<Vec<u8>, EncodeError> {
     encode_as(drafts, EntryForm::Packed)
 }
 
+/// Encodes drafts as a frame of JSON entries, as builds before MessagePack wrote it: for the
+/// tests that read one.
+#[cfg(test)]
+pub(crate) fn encode_json_entries(drafts: &[Draft]) -> Result<Vec<u8>, EncodeError> {
+    encode_as(drafts, EntryForm::Json)
+}
+
 /// Encodes drafts as a frame with its entries in `form` ([`EntryForm::Json`] writes a frame as
 /// earlier builds did, for the tests that read one).
 fn encode_as(drafts: &[Draft], form: EntryForm) -> Result<Vec<u8>, EncodeError> {

@@ -555,20 +555,30 @@ mod tests {
     }
 
     #[test]
-    fn a_journal_from_before_frames_reads_on_with_frames_after_it() {
+    fn a_journal_written_by_earlier_builds_reads_on_and_is_bounded_with_frames_after_it() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = writer_with(&[3..=4], config(dir.path()));
+        let mut writer = writer_with(&[6..=7], config(dir.path()));
         for id in [1u64, 2] {
             let bare = serde_json::to_vec(&entry(id)).unwrap();
             writer.db.insert(id.to_be_bytes(), bare).unwrap();
         }
-        assert_eq!(ids(&writer, &Filter::default()), vec![1, 2, 3, 4]);
-        assert_eq!(count_entries(&writer.db), 4);
+        // Then a frame of JSON entries, as builds before MessagePack wrote them.
+        let drafts: Vec<Draft> = (3..=5).map(|id| entry(id).into()).collect();
+        let json_entries = frame::encode_json_entries(&drafts).unwrap();
+        writer.db.insert(3u64.to_be_bytes(), json_entries).unwrap();
+        assert_eq!(ids(&writer, &Filter::default()), vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(count_entries(&writer.db), 7);
         let after = Filter {
             since: Some(2),
             ..Filter::default()
         };
-        assert_eq!(ids(&writer, &after), vec![2, 3, 4]);
+        assert_eq!(ids(&writer, &after), vec![2, 3, 4, 5, 6, 7]);
+        // The bounds cut the older kinds as they cut frames written now.
+        writer.entries.store(7, Ordering::Relaxed);
+        writer.config.max_entries = Some(3);
+        writer.enforce_bounds();
+        assert_eq!(ids(&writer, &Filter::default()), vec![5, 6, 7]);
+        assert_eq!(count_entries(&writer.db), 3);
     }
 
     #[test]
