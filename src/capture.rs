@@ -77,16 +77,21 @@ pub fn header_lines(lines: &str) -> impl Iterator<Item = (&str, &str)> {
 /// body equal to the one before it only once: legacy clients repeat the same calls and get the
 /// same answers, and redacting a body (searching it for secrets and for the upstream origin,
 /// and copying it) was a fifth of what the journal's writer spent on an entry. The last raw
-/// body is held, in memory only, until the batch is done.
+/// body is held, in memory only, until the batch is done; the batch's last one is not (nor is
+/// a lone exchange's), so that it costs no copy.
 pub struct AnswerBodies<'c> {
     capture: &'c Capture,
+    /// How many more bodies the batch may hold.
+    to_come: usize,
     last: Option<(Secret<bytes::Bytes>, Body)>,
 }
 
 impl<'c> AnswerBodies<'c> {
-    pub fn new(capture: &'c Capture) -> Self {
+    /// For a batch of `exchanges`.
+    pub fn new(capture: &'c Capture, exchanges: usize) -> Self {
         Self {
             capture,
+            to_come: exchanges,
             last: None,
         }
     }
@@ -94,13 +99,14 @@ impl<'c> AnswerBodies<'c> {
     /// `raw`'s stored form: [`Capture::answer_body`], or a copy of the last one's when `raw`
     /// repeats the last body.
     pub fn redacted(&mut self, raw: Secret<bytes::Bytes>) -> Body {
+        self.to_come = self.to_come.saturating_sub(1);
         if let Some((last, body)) = &self.last {
             if last.expose() == raw.expose() {
                 return body.clone();
             }
         }
         let body = self.capture.answer_body(raw.expose());
-        self.last = Some((raw, body.clone()));
+        self.last = (self.to_come > 0).then(|| (raw, body.clone()));
         body
     }
 }
@@ -449,7 +455,7 @@ mod tests {
         let secret = format!(r#"{{"url":"https://ghes.example.com/a/1","token":"{token}"}}"#);
         let clean = r#"[{"url":"https://ghes.example.com/a/2","token":""}]"#.to_owned();
         let raws = [&secret, &secret, &clean, &secret, &clean, &clean];
-        let mut bodies = AnswerBodies::new(&capture);
+        let mut bodies = AnswerBodies::new(&capture, raws.len() + 1);
         for raw in raws {
             let raw = bytes::Bytes::from(raw.clone().into_bytes());
             assert_eq!(

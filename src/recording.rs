@@ -187,7 +187,7 @@ impl Recorder {
                     state.closed,
                 )
             };
-            let mut bodies = AnswerBodies::new(capture);
+            let mut bodies = AnswerBodies::new(capture, batch.len());
             // `log.unwritten` only grows while the batch is printed.
             let mut before: Option<Printed> = None;
             for captured in batch {
@@ -878,7 +878,7 @@ mod tests {
                 .headers
                 .push_str("x-empty: \nlink: <{{origin}}/x>; rel=\"next\"\n");
             captured.latency_ms = latency_ms;
-            let logged = Logged::new(&mut AnswerBodies::new(&capture), captured);
+            let logged = Logged::new(&mut AnswerBodies::new(&capture, 1), captured);
             let mut line = Vec::new();
             logged.write_line(&mut line, None);
             let mut read: Interaction = serde_json::from_slice(&line).unwrap();

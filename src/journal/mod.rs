@@ -318,7 +318,7 @@ mod tests {
             "127.0.0.1:50000",
             Duration::from_micros(150),
             limit,
-            &mut crate::capture::AnswerBodies::new(&crate::capture::Capture::default()),
+            &mut crate::capture::AnswerBodies::new(&crate::capture::Capture::default(), 1),
         )
     }
 
@@ -340,7 +340,7 @@ mod tests {
             "127.0.0.1:50000",
             Duration::from_micros(150),
             1024,
-            &mut crate::capture::AnswerBodies::new(&capture),
+            &mut crate::capture::AnswerBodies::new(&capture, 1),
         );
         let Some(Answer::Captured(answer)) = draft.answer else {
             panic!("the answer stays captured");

@@ -391,7 +391,7 @@ impl Writer {
     /// [`FLUSH_INTERVAL`] old (the run loop flushes a quiet journal when the interval is up).
     /// Blocking.
     fn write(&mut self, pending: Vec<Pending>) {
-        let mut bodies = AnswerBodies::new(&self.capture);
+        let mut bodies = AnswerBodies::new(&self.capture, pending.len());
         let drafts: Vec<Draft> = pending
             .into_iter()
             .map(|pending| {
