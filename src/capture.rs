@@ -14,6 +14,10 @@ use crate::redaction::{Redactor, Secret};
 
 /// Request headers that describe the connection to the proxy rather than the request.
 const UNSTORED_REQUEST_HEADERS: [&str; 2] = ["host", "content-length"];
+/// How many recent answer bodies [`BodyCopies`] keeps for later exchanges to share.
+const RECENT_BODIES: usize = 8;
+/// The largest answer body that [`BodyCopies`] keeps.
+const SHARED_BODY_LIMIT: usize = 64 * 1024;
 
 /// A forwarded answer as the request captures it for a cassette or the journal
 /// ([`Capture::answer`]): headers redacted like a stored answer's, but as one block of lines
@@ -111,17 +115,72 @@ impl<'c> AnswerBodies<'c> {
     }
 }
 
+/// The copies of answers' bodies that requests take for the journal and the recorder
+/// ([`Capture::answer`]): a body equal to one of the last [`RECENT_BODIES`] copied shares that
+/// copy instead of making its own. Legacy clients repeat the same calls and get the same
+/// answers, and each copy waits in the journal's queue until its batch is written (some 10
+/// ms): at 64 connections a copy per exchange kept some 600 KB of fresh copies in flight, more
+/// than a core's cache, and cost the journal a third of what it cost the traffic. The recent
+/// bodies (each up to [`SHARED_BODY_LIMIT`]) are held, in memory only, until newer ones take
+/// their place; clones of a `Capture` share them.
+#[derive(Clone, Debug, Default)]
+struct BodyCopies {
+    recent: std::sync::Arc<std::sync::Mutex<Recent>>,
+}
+
+/// The last bodies copied, the oldest replaced first.
+#[derive(Debug, Default)]
+struct Recent {
+    copies: [Option<Secret<bytes::Bytes>>; RECENT_BODIES],
+    next: usize,
+}
+
+impl BodyCopies {
+    /// A copy of `body`: a recent one's when it is equal.
+    fn copy(&self, body: &[u8]) -> Secret<bytes::Bytes> {
+        if body.len() > SHARED_BODY_LIMIT {
+            return Secret::new(bytes::Bytes::copy_from_slice(body));
+        }
+        let lock = || {
+            self.recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(copy) = lock()
+            .copies
+            .iter()
+            .flatten()
+            .find(|copy| copy.expose() == body)
+        {
+            return Secret::new(copy.expose().clone());
+        }
+        // Copied outside the lock, which the other workers may be waiting for.
+        let copy = bytes::Bytes::copy_from_slice(body);
+        let mut recent = lock();
+        let slot = recent.next;
+        recent.copies[slot] = Some(Secret::new(copy.clone()));
+        recent.next = (slot + 1) % RECENT_BODIES;
+        Secret::new(copy)
+    }
+}
+
 /// Turns exchanges into their stored, redacted form.
 #[derive(Clone, Debug, Default)]
 pub struct Capture {
     redactor: Redactor,
     /// The upstream's origin; replaced by the placeholder in stored responses.
     upstream: Option<Origin>,
+    /// Shared by every clone.
+    copies: BodyCopies,
 }
 
 impl Capture {
     pub fn new(redactor: Redactor, upstream: Option<Origin>) -> Self {
-        Self { redactor, upstream }
+        Self {
+            redactor,
+            upstream,
+            copies: BodyCopies::default(),
+        }
     }
 
     /// The stored form of a request (redacted).
@@ -224,7 +283,7 @@ impl Capture {
     /// them, and its body only copied (within `body_limit`; a larger one is left out, and a
     /// journal entry notes its size). The journal's writer and the recorder's saver redact the
     /// body ([`Capture::answer_body`]) before it is stored. This runs for every forwarded
-    /// exchange, so it stays cheap.
+    /// exchange, so it stays cheap: a body equal to a recent one shares its copy.
     pub fn answer(
         &self,
         status: StatusCode,
@@ -239,7 +298,7 @@ impl Capture {
             // Redacted off the request's path ([`Capture::answer_body`]): the request only
             // copies it.
             unredacted: (!body.is_empty() && body.len() <= body_limit)
-                .then(|| Secret::new(bytes::Bytes::copy_from_slice(body))),
+                .then(|| self.copies.copy(body)),
         }
     }
 
@@ -445,6 +504,55 @@ mod tests {
             resp.unredacted.is_none(),
             "over the limit: left out, never copied"
         );
+    }
+
+    #[test]
+    fn answers_share_the_copy_of_a_recent_equal_body_and_only_of_an_equal_one() {
+        let capture = Capture::default();
+        let other_clone = capture.clone();
+        let headers = HeaderMap::new();
+        let copied = |capture: &Capture, body: &[u8]| {
+            capture
+                .answer(StatusCode::OK, &headers, body, usize::MAX)
+                .unredacted
+                .expect("a body within the limit is copied")
+                .into_inner()
+        };
+        let shares = |a: &bytes::Bytes, b: &bytes::Bytes| a.as_ptr() == b.as_ptr();
+
+        let first = copied(&capture, br#"[{"id":1}]"#);
+        assert_eq!(first, br#"[{"id":1}]"#.as_slice());
+        let again = copied(&other_clone, br#"[{"id":1}]"#);
+        assert!(
+            shares(&first, &again),
+            "an equal body shares the copy, across clones"
+        );
+        let longer = copied(&capture, br#"[{"id":1},{"id":2}]"#);
+        assert!(!shares(&first, &longer));
+        assert_eq!(longer, br#"[{"id":1},{"id":2}]"#.as_slice());
+        let same_length = copied(&capture, br#"[{"id":3}]"#);
+        assert!(!shares(&first, &same_length));
+        assert_eq!(same_length, br#"[{"id":3}]"#.as_slice());
+        assert!(shares(&first, &copied(&capture, br#"[{"id":1}]"#)));
+
+        // Once RECENT_BODIES others were copied after it, a body is copied afresh.
+        for n in 0..RECENT_BODIES {
+            copied(&capture, format!("[{n:03}]").as_bytes());
+        }
+        let afresh = copied(&capture, br#"[{"id":1}]"#);
+        assert!(!shares(&first, &afresh));
+        assert_eq!(afresh, first);
+
+        // A body over the limit is copied, never kept.
+        let large = vec![b'x'; SHARED_BODY_LIMIT + 1];
+        assert!(!shares(
+            &copied(&capture, &large),
+            &copied(&capture, &large)
+        ));
+        assert!(capture
+            .answer(StatusCode::OK, &headers, b"", usize::MAX)
+            .unredacted
+            .is_none());
     }
 
     #[test]
