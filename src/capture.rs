@@ -119,8 +119,9 @@ impl<'c> AnswerBodies<'c> {
 /// ([`Capture::answer`]): a body equal to one of the last [`RECENT_BODIES`] copied shares that
 /// copy instead of making its own. Legacy clients repeat the same calls and get the same
 /// answers, and each copy waits in the journal's queue until its batch is written (some 10
-/// ms): at 64 connections a copy per exchange kept some 600 KB of fresh copies in flight, more
-/// than a core's cache, and cost the journal a third of what it cost the traffic. The recent
+/// ms): at 64 connections a copy per exchange kept some 600 KB of fresh copies in flight
+/// (1.2 MB with the header lines, more than a core's 1 MB cache), and cost about a third of
+/// what the journal cost the traffic (docs/performance-history.md). The recent
 /// bodies (each up to [`SHARED_BODY_LIMIT`]) are held, in memory only, until newer ones take
 /// their place; clones of a `Capture` share them.
 #[derive(Clone, Debug, Default)]
