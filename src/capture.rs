@@ -222,12 +222,7 @@ impl Capture {
                     && !UNSTORED_REQUEST_HEADERS.contains(&name.as_str())
                     && reads(name.as_str())
             })
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(name, value)| (name.as_str().to_owned(), stored_value(value).into_owned()))
             .collect();
         let mut request = RecordedRequest {
             method: method.as_str().to_owned(),
@@ -350,14 +345,15 @@ impl Capture {
             lines.extend_from_slice(value.as_bytes());
             lines.push(b'\n');
         }
-        let lines = String::from_utf8(lines).ok()?;
-        Some(match &self.upstream {
-            Some(upstream) => match upstream.replace_in(&lines, ORIGIN_PLACEHOLDER) {
-                std::borrow::Cow::Owned(replaced) => replaced,
-                std::borrow::Cow::Borrowed(_) => lines,
-            },
+        // The origin and the placeholder are ASCII, so replacing one by the other leaves the
+        // block UTF-8 exactly when it was: checked once, after.
+        let lines = match &self.upstream {
+            Some(upstream) => upstream
+                .replace_in_bytes(&lines, ORIGIN_PLACEHOLDER)
+                .unwrap_or(lines),
             None => lines,
-        })
+        };
+        String::from_utf8(lines).ok()
     }
 
     /// [`Capture::header_lines`] value by value: each decoded, placeheld and redacted on its own.
